@@ -1,0 +1,74 @@
+// Reads TFRecord event files, verifying both CRCs of every record, and decodes Events into
+// plain structs (protobuf stays inside the SDK). Used by tests and `trainscope inspect`.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trainscope/export.h"
+
+namespace trainscope {
+
+struct RecordError {
+  enum class Kind { kTruncatedHeader, kBadLengthCrc, kTruncatedData, kBadDataCrc, kIo };
+  Kind kind;
+  uint64_t offset = 0;  // byte offset of the record that failed
+  std::string message;  // "<file>: <what> at offset N"
+};
+
+TRAINSCOPE_API const char* to_string(RecordError::Kind kind);
+
+class TRAINSCOPE_API RecordReader {
+ public:
+  // Throws std::runtime_error naming the path and OS reason when the file cannot be opened.
+  explicit RecordReader(std::string path);
+  ~RecordReader();
+  RecordReader(const RecordReader&) = delete;
+  RecordReader& operator=(const RecordReader&) = delete;
+
+  // Reads the next record's payload. Returns false at the end of the file or at the first
+  // corrupt record; error() then says which (nullopt at a clean end).
+  bool next(std::string& payload);
+  uint64_t offset() const { return offset_; }          // offset of the next record
+  uint64_t last_offset() const { return last_offset_; }  // offset of the record just read
+  const std::optional<RecordError>& error() const { return error_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  uint64_t offset_ = 0;
+  uint64_t last_offset_ = 0;
+  std::optional<RecordError> error_;
+};
+
+// One Summary.Value, flattened.
+struct ValueView {
+  std::string tag;
+  std::string kind;         // simple_value, histo, image, audio, tensor
+  std::string plugin_name;  // from metadata, when present
+  double simple_value = 0;  // simple_value, or a rank-0 numeric tensor's value
+  int64_t image_width = 0, image_height = 0;
+  std::vector<int64_t> tensor_shape;
+};
+
+struct EventView {
+  double wall_time = 0;
+  int64_t step = 0;
+  std::string kind;  // file_version, summary, graph_def, session_log, log_message, ...
+  std::string file_version;
+  int session_status = 0;
+  std::vector<ValueView> values;
+};
+
+// Decodes one record payload. Returns false (and sets *error) when it is not an Event.
+TRAINSCOPE_API bool decode_event(std::string_view payload, EventView& out, std::string* error = nullptr);
+
+// Event file names under `dir` (not recursive), sorted.
+TRAINSCOPE_API std::vector<std::string> list_event_files(const std::string& dir);
+
+}  // namespace trainscope

@@ -1,0 +1,94 @@
+// EventWriter: one TensorBoard event file fed by a bounded queue and a background thread.
+// The calling thread only copies and enqueues; encoding, framing and disk I/O happen on the
+// writer thread. Torch-free: plugin authors and tools can use it without libtorch.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "trainscope/export.h"
+#include "trainscope/summary_data.h"
+
+namespace trainscope {
+
+// What add_* does when the queue is full.
+enum class OverflowPolicy {
+  kBlock,       // wait for room (default: nothing is lost)
+  kDropNewest,  // discard the record being added, count it
+  kDropOldest,  // discard the oldest queued record, count it
+};
+
+struct EventWriterOptions {
+  size_t max_queue_records = 1u << 16;     // bound on queued records
+  size_t max_queue_bytes = 256u << 20;     // bound on bytes held by queued records
+  OverflowPolicy overflow = OverflowPolicy::kBlock;
+  std::chrono::milliseconds flush_interval{1000};  // data reaches disk at least this often
+  std::string filename_suffix;             // appended to the event file name
+  // When set, a SessionLog START at this step is written first: TensorBoard then drops
+  // events of earlier files with step >= purge_step (resume after a crash).
+  std::optional<int64_t> purge_step;
+};
+
+// Counters, readable at any time from any thread.
+struct WriterStats {
+  uint64_t enqueued = 0;        // records accepted by add_*
+  uint64_t written = 0;         // records framed and handed to the file
+  uint64_t dropped_newest = 0;  // refused under kDropNewest
+  uint64_t dropped_oldest = 0;  // evicted under kDropOldest
+  uint64_t encode_errors = 0;   // payloads that failed to encode or resolve (record dropped)
+  uint64_t write_errors = 0;    // failed writes or flushes to the file
+  uint64_t bytes_written = 0;   // bytes appended to the file
+  size_t queued_records = 0;
+  size_t queued_bytes = 0;
+};
+
+// Result of flush()/close(): ok, or the first error seen since the writer opened.
+struct WriteStatus {
+  bool ok = true;
+  std::string message;
+  explicit operator bool() const { return ok; }
+};
+
+class TRAINSCOPE_API EventWriter {
+ public:
+  // Creates `log_dir` (and parents) and the event file, writes the file_version record and
+  // flushes it. Throws std::runtime_error naming the path and the OS reason on failure.
+  explicit EventWriter(std::string log_dir, EventWriterOptions options = {});
+  ~EventWriter();  // close()
+  EventWriter(const EventWriter&) = delete;
+  EventWriter& operator=(const EventWriter&) = delete;
+
+  // All add_* are thread-safe and never throw because of I/O. After close() they are ignored.
+  void add_scalar(std::string_view tag, float value, int64_t step, double wall_time = now());
+  void add(std::string_view tag, int64_t step, SummaryPayload payload, double wall_time = now());
+  void add_deferred(std::string_view tag, int64_t step, std::unique_ptr<DeferredPayload> payload,
+                    double wall_time = now());
+
+  // Waits until everything queued before the call is on disk (file flushed).
+  WriteStatus flush();
+  // Drains the queue, flushes, closes the file and stops the thread. Idempotent.
+  WriteStatus close();
+  bool closed() const;
+
+  WriterStats stats() const;
+  const std::string& log_dir() const;
+  const std::string& file_path() const;
+
+  // Seconds since the epoch with sub-second precision, as Event.wall_time wants.
+  static double now();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Where writer errors go (once per writer and kind of error). Default: stderr. Thread-safe.
+using ErrorHandler = void (*)(const std::string& message);
+TRAINSCOPE_API void set_error_handler(ErrorHandler handler);
+TRAINSCOPE_API void report_error(const std::string& message);
+
+}  // namespace trainscope

@@ -1,0 +1,436 @@
+// EventWriter: bounded queue + writer thread + append-only event file (see event_writer.h).
+#include "trainscope/event_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "event_encode.h"
+#include "trainscope/record.h"
+
+namespace trainscope {
+namespace {
+
+void default_error_handler(const std::string& message) {
+  std::fprintf(stderr, "[trainscope] %s\n", message.c_str());
+}
+std::atomic<ErrorHandler> g_error_handler{&default_error_handler};
+
+std::atomic<uint64_t> g_file_counter{0};
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+// Writers still open at normal process exit are closed by an atexit handler, so the tail of
+// the queue reaches the disk even when the user forgot close(). Leaked on purpose: it must
+// outlive every static EventWriter.
+struct OpenWriters {
+  std::mutex mu;
+  std::set<EventWriter*> writers;
+};
+OpenWriters& open_writers() {
+  static auto* w = new OpenWriters;
+  return *w;
+}
+void close_all_at_exit() {
+  std::vector<EventWriter*> all;
+  {
+    std::lock_guard lk(open_writers().mu);
+    all.assign(open_writers().writers.begin(), open_writers().writers.end());
+  }
+  for (EventWriter* w : all) w->close();
+}
+void register_writer(EventWriter* w) {
+  static const bool registered = [] { return std::atexit(close_all_at_exit) == 0; }();
+  (void)registered;
+  std::lock_guard lk(open_writers().mu);
+  open_writers().writers.insert(w);
+}
+void unregister_writer(EventWriter* w) {
+  std::lock_guard lk(open_writers().mu);
+  open_writers().writers.erase(w);
+}
+
+size_t payload_bytes(const SummaryPayload& p) {
+  return std::visit(
+      [](const auto& v) -> size_t {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, ScalarData>) return 0;
+        if constexpr (std::is_same_v<T, HistogramData>) return (v.bucket.size() + v.bucket_limit.size()) * 8;
+        if constexpr (std::is_same_v<T, ImageData>) return v.pixels.size();
+        if constexpr (std::is_same_v<T, AudioData>) return v.samples.size() * sizeof(float);
+        if constexpr (std::is_same_v<T, TextData>) return v.text.size();
+        if constexpr (std::is_same_v<T, VideoData>) return v.pixels.size();
+        if constexpr (std::is_same_v<T, TensorData>) {
+          size_t n = v.content.size() + v.plugin_content.size();
+          for (const auto& s : v.strings) n += s.size();
+          return n;
+        }
+        if constexpr (std::is_same_v<T, RawEventData>) return v.bytes.size();
+        return 0;
+      },
+      p);
+}
+
+}  // namespace
+
+void set_error_handler(ErrorHandler handler) {
+  g_error_handler.store(handler ? handler : &default_error_handler);
+}
+void report_error(const std::string& message) { g_error_handler.load()(message); }
+
+double EventWriter::now() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+struct EventWriter::Impl {
+  struct Item {
+    enum class Kind : uint8_t { kScalar, kPayload, kDeferred };
+    Kind kind = Kind::kScalar;
+    float value = 0;
+    int64_t step = 0;
+    double wall_time = 0;
+    std::string tag;
+    std::unique_ptr<SummaryPayload> payload;
+    std::unique_ptr<DeferredPayload> deferred;
+    size_t bytes = 0;
+  };
+
+  EventWriterOptions options;
+  std::string log_dir;
+  std::string path;
+  int fd = -1;
+
+  mutable std::mutex mu;
+  std::condition_variable work_cv;   // writer waits here
+  std::condition_variable space_cv;  // blocked producers wait here
+  std::condition_variable done_cv;   // flush()/close() wait here
+  std::vector<Item> queue;           // live items are queue[head..]
+  size_t head = 0;
+  size_t queued_bytes = 0;
+  uint64_t enqueued_seq = 0;   // items accepted (or evicted) so far
+  uint64_t processed_seq = 0;  // items taken off the queue and handled by the writer
+  uint64_t flushed_seq = 0;    // processed and on disk
+  uint64_t flush_wanted = 0;   // flush requested up to this sequence
+  bool stopping = false;
+  bool closed = false;
+  WriterStats stats;
+  std::string first_error;
+  bool reported_drop = false, reported_write = false, reported_encode = false;
+  std::thread thread;
+
+  size_t live() const { return queue.size() - head; }
+  bool full(size_t add_bytes) const {
+    return live() >= options.max_queue_records ||
+           (live() > 0 && queued_bytes + add_bytes > options.max_queue_bytes);
+  }
+  size_t high_water() const { return options.max_queue_records / 2; }
+
+  void note_error(std::string msg, bool& reported) {  // requires mu
+    if (first_error.empty()) first_error = msg;
+    if (!reported) {
+      reported = true;
+      report_error(msg + " (further errors of this kind are counted, not printed)");
+    }
+  }
+
+  // Appends bytes to the file; on failure counts, records and reports the error once.
+  bool write_all(const std::string& buf) {
+    size_t off = 0;
+    while (off < buf.size()) {
+      ssize_t n = ::write(fd, buf.data() + off, buf.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        std::lock_guard lk(mu);
+        ++stats.write_errors;
+        note_error("cannot write " + path + ": " + std::strerror(err), reported_write);
+        // Keep the file a sequence of whole records: cut off what we wrote of this batch.
+        if (off > 0) {
+          off_t end = lseek(fd, 0, SEEK_END);
+          if (end >= static_cast<off_t>(off)) (void)ftruncate(fd, end - static_cast<off_t>(off));
+        }
+        return false;
+      }
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  void enqueue(Item item) {
+    std::unique_lock lk(mu);
+    if (closed || stopping) return;
+    if (full(item.bytes)) {
+      switch (options.overflow) {
+        case OverflowPolicy::kBlock:
+          work_cv.notify_one();
+          space_cv.wait(lk, [&] { return !full(item.bytes) || stopping; });
+          if (stopping) return;
+          break;
+        case OverflowPolicy::kDropNewest:
+          ++stats.dropped_newest;
+          if (!reported_drop) {
+            reported_drop = true;
+            report_error("event queue of " + path + " is full: dropping new records (counted in stats)");
+          }
+          return;
+        case OverflowPolicy::kDropOldest:
+          while (full(item.bytes) && live() > 0) {
+            queued_bytes -= queue[head].bytes;
+            queue[head] = Item{};
+            ++head;
+            ++stats.dropped_oldest;
+            ++processed_seq;  // an evicted item counts as handled for flush waiters
+          }
+          if (!reported_drop) {
+            reported_drop = true;
+            report_error("event queue of " + path + " is full: dropping oldest records (counted in stats)");
+          }
+          break;
+      }
+    }
+    queued_bytes += item.bytes;
+    queue.push_back(std::move(item));
+    ++enqueued_seq;
+    ++stats.enqueued;
+    // Wake the writer only when a batch is worth it; otherwise it wakes on its flush timer.
+    if (live() == high_water() || queued_bytes > options.max_queue_bytes / 2) work_cv.notify_one();
+  }
+
+  void run() {
+    std::vector<Item> batch;
+    std::string buf;
+    std::string scratch;
+    auto next_flush = std::chrono::steady_clock::now() + options.flush_interval;
+    for (;;) {
+      uint64_t batch_end;
+      bool stop_after;
+      {
+        std::unique_lock lk(mu);
+        work_cv.wait_until(lk, next_flush, [&] {
+          return stopping || flush_wanted > flushed_seq || live() >= high_water() ||
+                 queued_bytes > options.max_queue_bytes / 2;
+        });
+        if (head > 0) queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(head));
+        head = 0;
+        batch.swap(queue);
+        queued_bytes = 0;
+        batch_end = enqueued_seq;
+        stop_after = stopping;
+      }
+      space_cv.notify_all();
+
+      buf.clear();
+      uint64_t written = 0;
+      for (Item& item : batch) {
+        try {
+          switch (item.kind) {
+            case Item::Kind::kScalar:
+              scratch.clear();
+              detail::encode_scalar_event(scratch, item.wall_time, item.step, item.tag, item.value);
+              append_record(buf, scratch);
+              break;
+            case Item::Kind::kPayload:
+              append_record(buf, detail::encode_payload_event(item.wall_time, item.step, item.tag, *item.payload));
+              break;
+            case Item::Kind::kDeferred: {
+              SummaryPayload p = item.deferred->resolve();
+              item.deferred.reset();
+              append_record(buf, detail::encode_payload_event(item.wall_time, item.step, item.tag, p));
+              break;
+            }
+          }
+          ++written;
+        } catch (const std::exception& e) {
+          encode_failed(item, e.what());
+        } catch (...) {
+          encode_failed(item, "unknown exception");
+        }
+        // Bound the staging buffer so huge batches do not double memory.
+        if (buf.size() > (8u << 20)) {
+          if (write_all(buf)) add_written_bytes(buf.size());
+          buf.clear();
+        }
+      }
+      batch.clear();
+      if (!buf.empty() && write_all(buf)) add_written_bytes(buf.size());
+
+      const auto now = std::chrono::steady_clock::now();
+      {
+        std::lock_guard lk(mu);
+        stats.written += written;
+        processed_seq = std::max(processed_seq, batch_end);
+        // Data handed to write() is visible to readers; nothing more to flush for this fd.
+        flushed_seq = processed_seq;
+      }
+      done_cv.notify_all();
+      if (now >= next_flush) next_flush = now + options.flush_interval;
+      if (stop_after) break;
+    }
+  }
+
+  void encode_failed(const Item& item, const char* what) {
+    std::lock_guard lk(mu);
+    ++stats.encode_errors;
+    note_error("cannot encode '" + item.tag + "' at step " + std::to_string(item.step) + ": " + what,
+               reported_encode);
+  }
+
+  void add_written_bytes(size_t n) {
+    std::lock_guard lk(mu);
+    stats.bytes_written += n;
+  }
+};
+
+EventWriter::EventWriter(std::string log_dir, EventWriterOptions options) : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  if (options.max_queue_records == 0) throw std::invalid_argument("EventWriter: max_queue_records must be >= 1");
+  if (options.flush_interval.count() <= 0) options.flush_interval = std::chrono::milliseconds(1000);
+  s.options = std::move(options);
+  s.log_dir = std::move(log_dir);
+  if (s.log_dir.empty()) throw std::invalid_argument("EventWriter: log dir is empty");
+
+  std::error_code ec;
+  std::filesystem::create_directories(s.log_dir, ec);
+  if (ec) throw std::runtime_error("trainscope: cannot create log dir '" + s.log_dir + "': " + ec.message());
+
+  char name[512];
+  std::snprintf(name, sizeof(name), "events.out.tfevents.%010lld.%s.%d.%llu%s",
+                static_cast<long long>(std::time(nullptr)), host_name().c_str(), static_cast<int>(getpid()),
+                static_cast<unsigned long long>(g_file_counter.fetch_add(1)), s.options.filename_suffix.c_str());
+  s.path = (std::filesystem::path(s.log_dir) / name).string();
+  s.fd = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (s.fd < 0)
+    throw std::runtime_error("trainscope: cannot create event file in '" + s.log_dir + "': " + std::strerror(errno));
+
+  std::string head;
+  append_record(head, detail::encode_file_version_event(now()));
+  if (s.options.purge_step) append_record(head, detail::encode_session_start_event(now(), *s.options.purge_step));
+  size_t off = 0;
+  while (off < head.size()) {
+    ssize_t n = ::write(s.fd, head.data() + off, head.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(s.fd);
+      throw std::runtime_error("trainscope: cannot write event file '" + s.path + "': " + std::strerror(err));
+    }
+    off += static_cast<size_t>(n);
+  }
+  s.stats.bytes_written = head.size();
+  s.queue.reserve(std::min<size_t>(s.options.max_queue_records, 4096));
+  s.thread = std::thread([this] { impl_->run(); });
+  register_writer(this);
+}
+
+EventWriter::~EventWriter() { close(); }
+
+void EventWriter::add_scalar(std::string_view tag, float value, int64_t step, double wall_time) {
+  Impl::Item item;
+  item.kind = Impl::Item::Kind::kScalar;
+  item.value = value;
+  item.step = step;
+  item.wall_time = wall_time;
+  item.tag.assign(tag);
+  item.bytes = sizeof(Impl::Item) + tag.size();
+  impl_->enqueue(std::move(item));
+}
+
+void EventWriter::add(std::string_view tag, int64_t step, SummaryPayload payload, double wall_time) {
+  Impl::Item item;
+  item.kind = Impl::Item::Kind::kPayload;
+  item.step = step;
+  item.wall_time = wall_time;
+  item.tag.assign(tag);
+  item.bytes = sizeof(Impl::Item) + tag.size() + payload_bytes(payload);
+  item.payload = std::make_unique<SummaryPayload>(std::move(payload));
+  impl_->enqueue(std::move(item));
+}
+
+void EventWriter::add_deferred(std::string_view tag, int64_t step, std::unique_ptr<DeferredPayload> payload,
+                               double wall_time) {
+  if (!payload) throw std::invalid_argument("EventWriter::add_deferred: null payload for tag '" + std::string(tag) + "'");
+  Impl::Item item;
+  item.kind = Impl::Item::Kind::kDeferred;
+  item.step = step;
+  item.wall_time = wall_time;
+  item.tag.assign(tag);
+  item.bytes = sizeof(Impl::Item) + tag.size() + payload->held_bytes();
+  item.deferred = std::move(payload);
+  impl_->enqueue(std::move(item));
+}
+
+WriteStatus EventWriter::flush() {
+  Impl& s = *impl_;
+  std::unique_lock lk(s.mu);
+  if (s.closed) return {s.first_error.empty(), s.first_error};
+  const uint64_t target = s.enqueued_seq;
+  s.flush_wanted = std::max(s.flush_wanted, target);
+  s.work_cv.notify_one();
+  s.done_cv.wait(lk, [&] { return s.flushed_seq >= target || s.closed; });
+  return {s.first_error.empty(), s.first_error};
+}
+
+WriteStatus EventWriter::close() {
+  Impl& s = *impl_;
+  {
+    std::unique_lock lk(s.mu);
+    if (s.closed) return {s.first_error.empty(), s.first_error};
+    if (s.stopping) {  // another thread is closing: wait for it
+      s.done_cv.wait(lk, [&] { return s.closed; });
+      return {s.first_error.empty(), s.first_error};
+    }
+    s.stopping = true;
+  }
+  s.work_cv.notify_one();
+  s.space_cv.notify_all();
+  if (s.thread.joinable()) s.thread.join();
+  unregister_writer(this);
+  std::lock_guard lk(s.mu);
+  if (s.fd >= 0) {
+    if (::close(s.fd) != 0) {
+      ++s.stats.write_errors;
+      s.note_error("cannot close " + s.path + ": " + std::strerror(errno), s.reported_write);
+    }
+    s.fd = -1;
+  }
+  s.closed = true;
+  s.done_cv.notify_all();
+  return {s.first_error.empty(), s.first_error};
+}
+
+bool EventWriter::closed() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->closed;
+}
+
+WriterStats EventWriter::stats() const {
+  std::lock_guard lk(impl_->mu);
+  WriterStats st = impl_->stats;
+  st.queued_records = impl_->live();
+  st.queued_bytes = impl_->queued_bytes;
+  return st;
+}
+
+const std::string& EventWriter::log_dir() const { return impl_->log_dir; }
+const std::string& EventWriter::file_path() const { return impl_->path; }
+
+}  // namespace trainscope

@@ -1,0 +1,187 @@
+// SummaryWriter: validates on the calling thread, then hands plain or deferred payloads to
+// the EventWriter (see summary_writer.h).
+#include "trainscope/summary_writer.h"
+
+#include <c10/util/Exception.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+
+#include "tensor_payloads.h"
+
+namespace trainscope {
+namespace {
+
+std::string default_log_dir() {
+  char stamp[64];
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  std::strftime(stamp, sizeof(stamp), "%b%d_%H-%M-%S", &tm);
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return (std::filesystem::path("runs") / (std::string(stamp) + "_" + host)).string();
+}
+
+void check_tag(std::string_view api, std::string_view tag) {
+  TORCH_CHECK_VALUE(!tag.empty(), api, ": tag is empty");
+}
+
+void check_tensor(std::string_view api, std::string_view tag, const at::Tensor& t) {
+  TORCH_CHECK_VALUE(t.defined(), api, ": tag '", tag, "': tensor is undefined");
+  TORCH_CHECK_VALUE(t.numel() > 0, api, ": tag '", tag, "': tensor is empty (shape ", t.sizes(), ")");
+  TORCH_CHECK_VALUE(!t.is_complex(), api, ": tag '", tag, "': complex tensors are not supported (", t.scalar_type(),
+                    ")");
+}
+
+}  // namespace
+
+SummaryWriter::SummaryWriter(std::string log_dir, SummaryWriterOptions options)
+    : log_dir_(log_dir.empty() ? default_log_dir() : std::move(log_dir)), options_(std::move(options)) {
+  writer_ = std::make_unique<EventWriter>(log_dir_, options_.writer);
+}
+
+SummaryWriter::~SummaryWriter() { close(); }
+
+void SummaryWriter::add_scalar(std::string_view tag, double value, int64_t step) {
+  check_tag("add_scalar", tag);
+  writer_->add_scalar(tag, static_cast<float>(value), step);
+}
+
+void SummaryWriter::add_scalar(std::string_view tag, const at::Tensor& value, int64_t step) {
+  check_tag("add_scalar", tag);
+  check_tensor("add_scalar", tag, value);
+  TORCH_CHECK_VALUE(value.numel() == 1, "add_scalar: tag '", tag, "': expected a tensor with one element, got shape ",
+                    value.sizes());
+  if (value.device().is_cpu()) {
+    writer_->add_scalar(tag, value.item<float>(), step);
+    return;
+  }
+  writer_->add_deferred(tag, step, detail::deferred_scalar(value));
+}
+
+EventWriter& SummaryWriter::child_writer(const std::string& name) {
+  std::lock_guard lk(children_mu_);
+  auto& slot = children_[name];
+  if (!slot) slot = std::make_unique<EventWriter>((std::filesystem::path(log_dir_) / name).string(), options_.writer);
+  return *slot;
+}
+
+void SummaryWriter::add_scalars(std::string_view main_tag, const std::map<std::string, double>& values,
+                                int64_t step) {
+  check_tag("add_scalars", main_tag);
+  std::string base(main_tag);
+  for (char& c : base)
+    if (c == '/') c = '_';
+  const double now = EventWriter::now();
+  for (const auto& [key, v] : values) {
+    TORCH_CHECK_VALUE(!key.empty() && key.find('/') == std::string::npos, "add_scalars: tag '", main_tag,
+                      "': key '", key, "' must be non-empty and contain no '/'");
+    child_writer(base + "_" + key).add_scalar(main_tag, static_cast<float>(v), step, now);
+  }
+}
+
+void SummaryWriter::add_histogram(std::string_view tag, const at::Tensor& values, int64_t step,
+                                  const HistogramBins& bins, int max_bins) {
+  check_tag("add_histogram", tag);
+  check_tensor("add_histogram", tag, values);
+  TORCH_CHECK_VALUE(values.scalar_type() != at::kBool, "add_histogram: tag '", tag, "': bool tensors are not supported");
+  if (bins.kind == HistogramBins::Kind::kCount)
+    TORCH_CHECK_VALUE(bins.count >= 1, "add_histogram: tag '", tag, "': bin count must be >= 1, got ", bins.count);
+  if (bins.kind == HistogramBins::Kind::kEdges) {
+    TORCH_CHECK_VALUE(bins.edges.size() >= 2, "add_histogram: tag '", tag, "': need at least 2 edges, got ",
+                      bins.edges.size());
+    for (size_t i = 1; i < bins.edges.size(); ++i)
+      TORCH_CHECK_VALUE(bins.edges[i - 1] < bins.edges[i], "add_histogram: tag '", tag,
+                        "': edges must increase strictly (edge ", i, " is ", bins.edges[i], " after ", bins.edges[i - 1],
+                        ")");
+  }
+  TORCH_CHECK_VALUE(max_bins >= 0, "add_histogram: tag '", tag, "': max_bins must be >= 0, got ", max_bins);
+  writer_->add_deferred(tag, step, detail::deferred_histogram(values, bins, max_bins));
+}
+
+void SummaryWriter::add_histogram_raw(std::string_view tag, double min, double max, double num, double sum,
+                                      double sum_squares, std::vector<double> bucket_limits,
+                                      std::vector<double> bucket_counts, int64_t step) {
+  check_tag("add_histogram_raw", tag);
+  TORCH_CHECK_VALUE(bucket_limits.size() == bucket_counts.size(), "add_histogram_raw: tag '", tag,
+                    "': bucket_limits has ", bucket_limits.size(), " entries but bucket_counts has ",
+                    bucket_counts.size());
+  TORCH_CHECK_VALUE(!bucket_limits.empty(), "add_histogram_raw: tag '", tag, "': no buckets");
+  HistogramData h{min, max, num, sum, sum_squares, std::move(bucket_limits), std::move(bucket_counts), 0};
+  writer_->add(tag, step, std::move(h));
+}
+
+void SummaryWriter::add_image(std::string_view tag, const at::Tensor& image, int64_t step,
+                              std::string_view dataformats) {
+  check_tag("add_image", tag);
+  detail::check_dataformats("add_image", tag, image, dataformats);
+  TORCH_CHECK_VALUE(dataformats.size() <= 3, "add_image: tag '", tag, "': dataformats '", dataformats,
+                    "' is a batch format; use add_images");
+  writer_->add_deferred(tag, step, detail::deferred_image(image, std::string(dataformats)));
+}
+
+void SummaryWriter::add_images(std::string_view tag, const at::Tensor& images, int64_t step,
+                               std::string_view dataformats) {
+  check_tag("add_images", tag);
+  TORCH_CHECK_VALUE(dataformats.size() == 4, "add_images: tag '", tag, "': dataformats '", dataformats,
+                    "' must be a batch format such as NCHW or NHWC");
+  detail::check_dataformats("add_images", tag, images, dataformats);
+  writer_->add_deferred(tag, step, detail::deferred_image(images, std::string(dataformats)));
+}
+
+void SummaryWriter::add_text(std::string_view tag, std::string_view text, int64_t step) {
+  check_tag("add_text", tag);
+  writer_->add(std::string(tag) + "/text_summary", step, TextData{std::string(text)});
+}
+
+void SummaryWriter::add_audio(std::string_view tag, const at::Tensor& samples, int64_t step, double sample_rate) {
+  check_tag("add_audio", tag);
+  check_tensor("add_audio", tag, samples);
+  const at::Tensor s = samples.squeeze();
+  TORCH_CHECK_VALUE(s.dim() <= 1, "add_audio: tag '", tag, "': expected mono samples (one non-singleton dim), got shape ",
+                    samples.sizes());
+  TORCH_CHECK_VALUE(std::isfinite(sample_rate) && sample_rate > 0, "add_audio: tag '", tag,
+                    "': sample_rate must be positive, got ", sample_rate);
+  TORCH_CHECK_VALUE(at::isFloatingType(s.scalar_type()), "add_audio: tag '", tag,
+                    "': expected floating point samples in [-1, 1], got ", s.scalar_type());
+  writer_->add_deferred(tag, step, detail::deferred_audio(s, static_cast<float>(sample_rate)));
+}
+
+void SummaryWriter::add_video(std::string_view tag, const at::Tensor& video, int64_t step, double fps) {
+  check_tag("add_video", tag);
+  check_tensor("add_video", tag, video);
+  TORCH_CHECK_VALUE(video.dim() == 5, "add_video: tag '", tag, "': expected a 5-D [N, T, C, H, W] tensor, got shape ",
+                    video.sizes());
+  const int64_t c = video.size(2);
+  TORCH_CHECK_VALUE(c == 1 || c == 3 || c == 4, "add_video: tag '", tag, "': expected 1, 3 or 4 channels, got ", c,
+                    " (shape ", video.sizes(), ")");
+  TORCH_CHECK_VALUE(std::isfinite(fps) && fps > 0, "add_video: tag '", tag, "': fps must be positive, got ", fps);
+  TORCH_CHECK_VALUE(at::isFloatingType(video.scalar_type()) || video.scalar_type() == at::kByte, "add_video: tag '",
+                    tag, "': expected float in [0, 1] or uint8, got ", video.scalar_type());
+  writer_->add_deferred(tag, step, detail::deferred_video(video, fps));
+}
+
+WriteStatus SummaryWriter::flush() {
+  WriteStatus st = writer_->flush();
+  std::lock_guard lk(children_mu_);
+  for (auto& [name, w] : children_) {
+    WriteStatus c = w->flush();
+    if (st.ok && !c.ok) st = c;
+  }
+  return st;
+}
+
+WriteStatus SummaryWriter::close() {
+  WriteStatus st = writer_->close();
+  std::lock_guard lk(children_mu_);
+  for (auto& [name, w] : children_) {
+    WriteStatus c = w->close();
+    if (st.ok && !c.ok) st = c;
+  }
+  return st;
+}
+
+}  // namespace trainscope
