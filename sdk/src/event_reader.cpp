@@ -102,13 +102,22 @@ bool decode_event(std::string_view payload, EventView& out, std::string* error) 
             vv.kind = "simple_value";
             vv.simple_value = v.simple_value();
             break;
-          case proto::Summary::Value::kHisto: vv.kind = "histo"; break;
+          case proto::Summary::Value::kHisto:
+            vv.kind = "histo";
+            vv.histo_min = v.histo().min();
+            vv.histo_max = v.histo().max();
+            vv.histo_num = v.histo().num();
+            break;
           case proto::Summary::Value::kImage:
             vv.kind = "image";
             vv.image_width = v.image().width();
             vv.image_height = v.image().height();
+            vv.encoded = v.image().encoded_image_string();
             break;
-          case proto::Summary::Value::kAudio: vv.kind = "audio"; break;
+          case proto::Summary::Value::kAudio:
+            vv.kind = "audio";
+            vv.encoded = v.audio().encoded_audio_string();
+            break;
           case proto::Summary::Value::kTensor: {
             vv.kind = "tensor";
             const auto& t = v.tensor();

@@ -130,6 +130,7 @@ struct EventWriter::Impl {
   uint64_t processed_seq = 0;  // items taken off the queue and handled by the writer
   uint64_t flushed_seq = 0;    // processed and on disk
   uint64_t flush_wanted = 0;   // flush requested up to this sequence
+  int blocked_producers = 0;  // producers waiting for room (kBlock)
   bool stopping = false;
   bool closed = false;
   WriterStats stats;
@@ -181,8 +182,10 @@ struct EventWriter::Impl {
     if (full(item.bytes)) {
       switch (options.overflow) {
         case OverflowPolicy::kBlock:
+          ++blocked_producers;
           work_cv.notify_one();
           space_cv.wait(lk, [&] { return !full(item.bytes) || stopping; });
+          --blocked_producers;
           if (stopping) return;
           break;
         case OverflowPolicy::kDropNewest:
@@ -226,7 +229,7 @@ struct EventWriter::Impl {
       {
         std::unique_lock lk(mu);
         work_cv.wait_until(lk, next_flush, [&] {
-          return stopping || flush_wanted > flushed_seq || live() >= high_water() ||
+          return stopping || flush_wanted > flushed_seq || blocked_producers > 0 || live() >= high_water() ||
                  queued_bytes > options.max_queue_bytes / 2;
         });
         if (head > 0) queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(head));

@@ -117,9 +117,10 @@ void SummaryWriter::add_histogram_raw(std::string_view tag, double min, double m
 void SummaryWriter::add_image(std::string_view tag, const at::Tensor& image, int64_t step,
                               std::string_view dataformats) {
   check_tag("add_image", tag);
+  TORCH_CHECK_VALUE(dataformats.size() <= 3 && (!image.defined() || image.dim() <= 3), "add_image: tag '", tag,
+                    "': got shape ", image.defined() ? image.sizes() : at::IntArrayRef{}, " with dataformats '",
+                    dataformats, "'; a batch of images goes to add_images");
   detail::check_dataformats("add_image", tag, image, dataformats);
-  TORCH_CHECK_VALUE(dataformats.size() <= 3, "add_image: tag '", tag, "': dataformats '", dataformats,
-                    "' is a batch format; use add_images");
   writer_->add_deferred(tag, step, detail::deferred_image(image, std::string(dataformats)));
 }
 

@@ -53,6 +53,8 @@ struct ValueView {
   std::string plugin_name;  // from metadata, when present
   double simple_value = 0;  // simple_value, or a rank-0 numeric tensor's value
   int64_t image_width = 0, image_height = 0;
+  std::string encoded;  // image (PNG/GIF) or audio (WAV) bytes
+  double histo_min = 0, histo_max = 0, histo_num = 0;
   std::vector<int64_t> tensor_shape;
 };
 

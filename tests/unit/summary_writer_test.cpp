@@ -1,0 +1,173 @@
+// SummaryWriter: input validation (errors name the tag and the problem, nothing is queued),
+// the device-side histogram reduction against the host binning, layout conversions, and
+// what lands on disk.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "tensor_payloads.h"
+#include "test_util.h"
+#include "trainscope/summary_writer.h"
+
+namespace trainscope {
+namespace {
+
+using testing::fresh_dir;
+using testing::read_events;
+
+// Runs `fn`, expects c10::ValueError whose text contains every needle.
+template <typename Fn>
+void expect_value_error(Fn fn, std::initializer_list<std::string> needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected c10::ValueError";
+  } catch (const c10::ValueError& e) {
+    const std::string msg = e.what_without_backtrace();
+    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+  }
+}
+
+TEST(SummaryWriter, BadInputsThrowNamingTagAndProblemAndWriteNothing) {
+  const std::string dir = fresh_dir();
+  SummaryWriter w(dir);
+  expect_value_error([&] { w.add_image("img", torch::rand({2, 3, 4, 5}), 0); }, {"add_image", "'img'", "add_images"});
+  expect_value_error([&] { w.add_image("img", torch::rand({3, 4}), 0, "CHW"); }, {"'img'", "3-D tensor", "[3, 4]"});
+  expect_value_error([&] { w.add_image("img", torch::rand({2, 4, 4}), 0); }, {"'img'", "1, 3 or 4 channels", "got 2"});
+  expect_value_error([&] { w.add_image("img", torch::rand({0, 4, 4}), 0); }, {"'img'", "empty"});
+  expect_value_error([&] { w.add_image("img", torch::rand({3, 4, 4}), 0, "CHX"); }, {"dataformats 'CHX'"});
+  expect_value_error([&] { w.add_images("imgs", torch::rand({3, 4, 4}), 0, "CHW"); }, {"add_images", "batch format"});
+  expect_value_error([&] { w.add_histogram("h", torch::empty({0}), 0); }, {"add_histogram", "'h'", "empty"});
+  expect_value_error([&] { w.add_histogram("h", torch::rand({4}), 0, HistogramBins::uniform(0)); }, {"bin count"});
+  expect_value_error([&] { w.add_histogram("h", torch::rand({4}), 0, HistogramBins::explicit_edges({1, 1, 2})); },
+                     {"increase strictly"});
+  expect_value_error([&] { w.add_scalar("s", torch::rand({2}), 0); }, {"add_scalar", "'s'", "one element"});
+  expect_value_error([&] { w.add_scalar("", 1.0, 0); }, {"tag is empty"});
+  expect_value_error([&] { w.add_audio("a", torch::rand({2, 100}), 0); }, {"add_audio", "'a'", "mono"});
+  expect_value_error([&] { w.add_audio("a", torch::rand({100}), 0, -1); }, {"sample_rate"});
+  expect_value_error([&] { w.add_video("v", torch::rand({2, 3, 4, 4}), 0); }, {"add_video", "'v'", "5-D"});
+  expect_value_error([&] { w.add_video("v", torch::rand({1, 2, 2, 4, 4}), 0); }, {"channels"});
+  expect_value_error([&] { w.add_histogram_raw("r", 0, 1, 2, 1, 1, {1, 2}, {1}, 0); }, {"bucket_counts"});
+  expect_value_error([&] { w.add_scalars("m", {{"a/b", 1.0}}, 0); }, {"key 'a/b'"});
+  ASSERT_TRUE(w.close());
+  EXPECT_EQ(w.stats().enqueued, 0u);
+  const auto events = read_events(dir);
+  ASSERT_EQ(events.size(), 1u);  // only file_version
+  EXPECT_EQ(std::filesystem::directory_iterator(dir)->path().string().find("tfevents") != std::string::npos, true);
+}
+
+TEST(SummaryWriter, DeviceReductionMatchesHostBinning) {
+  torch::manual_seed(3);
+  auto v = torch::cat({torch::randn({5000}) * 3, torch::zeros({7}), torch::tensor({1e-12, -1e-12, 1e25, std::numeric_limits<double>::quiet_NaN(),
+                                      std::numeric_limits<double>::infinity()}),
+                       torch::rand({100}) * 1e-9});
+  const auto& edges = tensorflow_edges();
+  auto edges_t = torch::tensor(c10::ArrayRef<double>(edges.data(), edges.size()), torch::kDouble);
+  auto packed = detail::reduce_histogram(v, edges_t);
+  HistogramData dev = detail::unpack_histogram(packed, edges, v.numel(), 0);
+  auto vf = v.to(torch::kFloat).contiguous();
+  HistogramData host = compute_histogram(vf.data_ptr<float>(), vf.numel(), HistogramBins::tensorflow());
+  EXPECT_EQ(dev.bucket_limit, host.bucket_limit);
+  EXPECT_EQ(dev.bucket, host.bucket);
+  EXPECT_EQ(dev.min, host.min);
+  EXPECT_EQ(dev.max, host.max);
+  EXPECT_EQ(dev.num, host.num);
+  EXPECT_NEAR(dev.sum, host.sum, 1e-9 * std::abs(host.sum) + 1e-12);
+  EXPECT_EQ(dev.nonfinite, 2);
+  EXPECT_EQ(host.nonfinite, 2);
+  // Explicit edges, value on the last edge lands in the last (closed) bin.
+  std::vector<double> e = {-1, 0, 0.5, 2};
+  auto w = torch::tensor({-1.0, -0.5, 0.0, 0.49, 0.5, 2.0, 3.0});
+  auto d2 = detail::unpack_histogram(detail::reduce_histogram(w, torch::tensor(e, torch::kDouble)), e, 7, 0);
+  auto wf = w.to(torch::kFloat).contiguous();
+  auto h2 = compute_histogram(wf.data_ptr<float>(), 7, HistogramBins::explicit_edges(e));
+  EXPECT_EQ(d2.bucket, h2.bucket);
+  EXPECT_EQ(d2.bucket_limit, h2.bucket_limit);
+}
+
+TEST(SummaryWriter, GridTilesEightPerRowAndExpandsGray) {
+  auto batch = torch::arange(10 * 1 * 2 * 3, torch::kFloat).reshape({10, 1, 2, 3});
+  auto hwc = detail::to_hwc(batch, "NCHW");
+  ASSERT_EQ(hwc.sizes(), (std::vector<int64_t>{4, 24, 3}));  // 2 rows of 8, gray -> RGB
+  // Image 9 (index 9) sits at row 1, column 1; its pixel (1, 2) equals the input.
+  EXPECT_EQ(hwc[2 + 1][3 * 1 + 2][0].item<float>(), batch[9][0][1][2].item<float>());
+  EXPECT_EQ(hwc[2 + 1][3 * 1 + 2][2].item<float>(), batch[9][0][1][2].item<float>());
+  // The empty slots of the last row are zero.
+  EXPECT_EQ(hwc.slice(0, 2, 4).slice(1, 6, 24).abs().sum().item<float>(), 0.f);
+  // NHWC gives the same grid.
+  EXPECT_TRUE(torch::equal(detail::to_hwc(batch.permute({0, 2, 3, 1}), "NHWC"), hwc));
+}
+
+TEST(SummaryWriter, PixelScalingTruncatesLikePyTorch) {
+  auto t = torch::tensor({0.0f, 0.5f, 1.0f, 1.5f, -0.2f, 0.999f, NAN});
+  auto u = detail::to_uint8(t);
+  std::vector<int> got(u.data_ptr<uint8_t>(), u.data_ptr<uint8_t>() + u.numel());
+  EXPECT_EQ(got, (std::vector<int>{0, 127, 255, 255, 0, 254, 0}));
+}
+
+TEST(SummaryWriter, VideoTilesClipsIntoPowerOfTwoGrid) {
+  // PyTorch's rule: pad N to a power of two; rows = 2^((bit_length(N) - 1) // 2).
+  auto v = torch::rand({3, 5, 3, 4, 6});  // 3 clips -> padded to 4 -> 1 row x 4
+  auto tiled = detail::tile_video(v);
+  EXPECT_EQ(tiled.sizes(), (std::vector<int64_t>{5, 4, 24, 3}));
+  EXPECT_TRUE(torch::equal(tiled.slice(2, 12, 18)[2], v[2][2].permute({1, 2, 0})));
+  EXPECT_EQ(tiled.slice(2, 18, 24).abs().sum().item<float>(), 0.f);  // padding clip
+  auto v8 = torch::rand({8, 2, 1, 3, 3});  // 8 clips -> 2 rows x 4
+  auto t8 = detail::tile_video(v8);
+  EXPECT_EQ(t8.sizes(), (std::vector<int64_t>{2, 6, 12, 1}));
+  EXPECT_TRUE(torch::equal(t8.slice(1, 3, 6).slice(2, 3, 6)[1], v8[5][1].permute({1, 2, 0})));
+}
+
+TEST(SummaryWriter, WritesEverySummaryKindAndChildRuns) {
+  const std::string dir = fresh_dir();
+  {
+    SummaryWriter w(dir);
+    w.add_scalar("s", 1.5, 1);
+    w.add_scalar("st", torch::tensor(2.5), 2);
+    w.add_scalars("m/x", {{"a", 1.0}, {"b", 2.0}}, 3);
+    w.add_histogram("h", torch::randn({100}), 4);
+    w.add_image("i", torch::rand({3, 5, 7}), 5);
+    w.add_images("is", torch::rand({3, 1, 5, 7}), 6);
+    w.add_text("t", "hello", 7);
+    w.add_audio("a", torch::rand({100}) - 0.5, 8, 8000);
+    w.add_video("v", torch::rand({1, 2, 3, 4, 4}), 9);
+    ASSERT_TRUE(w.flush());
+    EXPECT_EQ(w.stats().written, 8u);  // add_scalars went to the child runs
+  }
+  std::map<std::string, std::string> kinds;
+  for (const auto& e : read_events(dir))
+    for (const auto& v : e.values) kinds[v.tag] = v.kind;
+  EXPECT_EQ(kinds, (std::map<std::string, std::string>{{"s", "simple_value"},
+                                                       {"st", "simple_value"},
+                                                       {"h", "histo"},
+                                                       {"i", "image"},
+                                                       {"is", "image"},
+                                                       {"t/text_summary", "tensor"},
+                                                       {"a", "audio"},
+                                                       {"v", "image"}}));
+  EXPECT_EQ(read_events(dir + "/m_x_a").size(), 2u);
+  EXPECT_EQ(read_events(dir + "/m_x_b").size(), 2u);
+}
+
+TEST(SummaryWriter, LaterInPlaceChangesDoNotAffectLoggedData) {
+  const std::string dir = fresh_dir();
+  SummaryWriter w(dir);
+  auto t = torch::zeros({1000});
+  auto img = torch::zeros({3, 2, 2});
+  w.add_histogram("h", t, 0);
+  w.add_image("i", img, 0);
+  t.fill_(5.0);  // snapshots were taken at call time
+  img.fill_(1.0);
+  w.add_image("ones", img, 1);
+  w.close();
+  std::map<std::string, ValueView> by_tag;
+  for (const auto& e : read_events(dir))
+    for (const auto& v : e.values) by_tag[v.tag] = v;
+  EXPECT_EQ(by_tag.at("h").histo_max, 0.0);
+  EXPECT_EQ(by_tag.at("h").histo_num, 1000.0);
+  EXPECT_NE(by_tag.at("i").encoded, by_tag.at("ones").encoded);
+  EXPECT_EQ(by_tag.at("i").image_width, 2);
+}
+
+}  // namespace
+}  // namespace trainscope
