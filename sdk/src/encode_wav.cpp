@@ -24,14 +24,15 @@ void put_u32(char* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
-// PyTorch computes (array.clip(-1, 1) * 32767).astype('<i2') on float32 arrays: a float32
-// multiply, then a conversion that truncates toward zero. Doing the multiply in float (not
-// double) keeps the result bit-identical for values whose product rounds across an integer.
-int16_t to_pcm16(float sample) {
+// PyTorch computes (array.clip(-1, 1) * 32767).astype('<i2') in the array's own precision,
+// then truncates toward zero. Multiplying in that precision (float for float32 input, double
+// for float64) keeps the result bit-identical for products that round across an integer.
+template <typename T>
+int16_t to_pcm16(T sample) {
   if (std::isnan(sample)) return 0;  // numpy's cast of NaN is unspecified; pick silence
-  if (sample > 1.0f) sample = 1.0f;
-  if (sample < -1.0f) sample = -1.0f;
-  const float scaled = sample * 32767.0f;
+  if (sample > T(1)) sample = T(1);
+  if (sample < T(-1)) sample = T(-1);
+  const T scaled = sample * T(32767);
   return static_cast<int16_t>(scaled);  // |scaled| <= 32767, truncation toward zero
 }
 
@@ -79,7 +80,8 @@ std::string encode_wav(const AudioData& audio) {
 
   char* data = p + kHeaderBytes;
   for (size_t i = 0; i < audio.samples.size(); ++i) {
-    put_u16(data + 2 * i, static_cast<uint16_t>(to_pcm16(audio.samples[i])));
+    put_u16(data + 2 * i, static_cast<uint16_t>((audio.single_precision ? to_pcm16(static_cast<float>(audio.samples[i]))
+                                                             : to_pcm16(audio.samples[i]))));
   }
   return out;
 }

@@ -123,10 +123,12 @@ class DeferredAudio final : public DeferredPayload {
  public:
   DeferredAudio(HostSnapshot s, float rate) : snap_(std::move(s)), rate_(rate) {}
   SummaryPayload resolve() override {
-    at::Tensor t = snap_.wait().reshape(-1).to(at::kFloat).contiguous();
+    const at::Tensor& raw = snap_.wait();
     AudioData a;
     a.sample_rate = rate_;
-    a.samples.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    a.single_precision = raw.scalar_type() != at::kDouble;
+    at::Tensor t = raw.reshape(-1).to(at::kDouble).contiguous();
+    a.samples.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
     return a;
   }
   size_t held_bytes() const override { return snap_.nbytes(); }

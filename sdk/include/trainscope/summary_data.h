@@ -34,7 +34,8 @@ struct ImageData {
 // Mono audio, samples in [-1, 1] (clipped when encoded), encoded as 16-bit PCM WAV.
 struct AudioData {
   float sample_rate = 44100.f;
-  std::vector<float> samples;
+  std::vector<double> samples;
+  bool single_precision = true;  // scale in float32 (float32 input) or float64, as PyTorch does
 };
 
 // Markdown text for the text dashboard. `tag` gets PyTorch's "/text_summary" suffix.

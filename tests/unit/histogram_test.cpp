@@ -1,0 +1,456 @@
+// Unit tests for trainscope/histogram.h: PyTorch's expected output, the fast default-edge
+// lookup against a plain binary search, numpy's equal-width and explicit-edge paths,
+// max_bins subsampling, trimming corner cases, non-finite handling and validation.
+#include "trainscope/histogram.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace trainscope {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Slow reference: numpy's explicit-edge semantics with std::upper_bound, then the
+// support trimming written the obvious way (first/last non-empty bin), independent of the
+// cumsum/searchsorted formulation in the library.
+template <typename T>
+HistogramData reference_histogram(const std::vector<T>& values, const std::vector<double>& edges) {
+  std::vector<double> counts(edges.size() - 1, 0.0);
+  for (T v : values) {
+    const double x = static_cast<double>(v);
+    if (!std::isfinite(x)) continue;
+    if (x == edges.back()) {
+      counts.back() += 1;
+      continue;
+    }
+    const auto it = std::upper_bound(edges.begin(), edges.end(), x);
+    if (it == edges.begin() || it == edges.end()) continue;
+    counts[static_cast<size_t>(it - edges.begin()) - 1] += 1;
+  }
+  size_t first = counts.size(), last = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] > 0) {
+      first = std::min(first, i);
+      last = i;
+    }
+  }
+  HistogramData h;
+  if (first == counts.size()) return h;  // nothing inside the edges
+  if (first == 0) {
+    h.bucket.push_back(0);
+    h.bucket.insert(h.bucket.end(), counts.begin(), counts.begin() + static_cast<long>(last) + 1);
+    h.bucket_limit.assign(edges.begin(), edges.begin() + static_cast<long>(last) + 2);
+  } else {
+    h.bucket.assign(counts.begin() + static_cast<long>(first) - 1, counts.begin() + static_cast<long>(last) + 1);
+    h.bucket_limit.assign(edges.begin() + static_cast<long>(first), edges.begin() + static_cast<long>(last) + 2);
+  }
+  return h;
+}
+
+void expect_same_buckets(const HistogramData& got, const HistogramData& want) {
+  ASSERT_EQ(got.bucket_limit.size(), want.bucket_limit.size());
+  ASSERT_EQ(got.bucket.size(), want.bucket.size());
+  for (size_t i = 0; i < want.bucket.size(); ++i) {
+    EXPECT_EQ(got.bucket_limit[i], want.bucket_limit[i]) << "limit " << i;
+    EXPECT_EQ(got.bucket[i], want.bucket[i]) << "bucket " << i;
+  }
+}
+
+// Values that stress the default edges: every edge, its neighbours one ulp either side
+// (in double and, for float input, in float), zeros of both signs, denormals, values
+// beyond the outermost edges, and normal data at several scales.
+std::vector<double> stress_values_double() {
+  const std::vector<double>& edges = tensorflow_edges();
+  std::vector<double> v;
+  for (double e : edges) {
+    v.push_back(e);
+    v.push_back(std::nextafter(e, kInf));
+    v.push_back(std::nextafter(e, -kInf));
+    v.push_back(e * 1.05);
+  }
+  for (double x : {0.0, -0.0, 1e-300, -1e-300, 4.9e-324, -4.9e-324, 1e-13, -1e-13, 1e20, -1e20, 1e25, -1e25,
+                   1e300, -1e300, std::numeric_limits<double>::max(), -std::numeric_limits<double>::max()}) {
+    v.push_back(x);
+  }
+  std::mt19937_64 rng(1234);
+  for (double scale : {1e-10, 1e-3, 1.0, 1e3, 1e12}) {
+    std::normal_distribution<double> normal(0.0, scale);
+    for (int i = 0; i < 20000; ++i) v.push_back(normal(rng));
+  }
+  std::uniform_real_distribution<double> exponent(-323, 308);  // stays finite
+  for (int i = 0; i < 20000; ++i) v.push_back((i % 2 ? 1 : -1) * std::pow(10.0, exponent(rng)));
+  return v;
+}
+
+std::vector<float> stress_values_float() {
+  std::vector<float> v;
+  for (double e : tensorflow_edges()) {
+    const float f = static_cast<float>(e);
+    v.push_back(f);
+    v.push_back(std::nextafter(f, std::numeric_limits<float>::infinity()));
+    v.push_back(std::nextafter(f, -std::numeric_limits<float>::infinity()));
+  }
+  for (float x : {0.0f, -0.0f, 1e-40f, -1e-40f, 1e-13f, 1e20f, -1e20f, 3e38f, -3e38f}) v.push_back(x);
+  std::mt19937 rng(99);
+  for (float scale : {1e-8f, 1.0f, 1e6f}) {
+    std::normal_distribution<float> normal(0.0f, scale);
+    for (int i = 0; i < 20000; ++i) v.push_back(normal(rng));
+  }
+  return v;
+}
+
+TEST(TensorflowEdges, MatchPyTorchDefaultBins) {
+  const std::vector<double>& edges = tensorflow_edges();
+  ASSERT_EQ(edges.size(), 1549u);
+  EXPECT_EQ(edges[774], 0.0);
+  EXPECT_EQ(edges[775], 1e-12);
+  EXPECT_EQ(edges[776], 1e-12 * 1.1);
+  EXPECT_LT(edges.back(), 1e20);
+  EXPECT_GE(edges.back() * 1.1, 1e20);
+  for (size_t i = 0; i < 774; ++i) EXPECT_EQ(edges[i], -edges[1548 - i]) << i;
+  for (size_t i = 776; i < edges.size(); ++i) EXPECT_EQ(edges[i], edges[i - 1] * 1.1) << i;
+  EXPECT_EQ(&edges, &tensorflow_edges());  // cached, not rebuilt
+}
+
+// PyTorch's test_tensorboard.py expect file for histogram('dummy', arange(1024),
+// bins='auto', max_bins=5): numpy's 'auto' picks 11 equal-width bins over [0, 1023].
+TEST(Histogram, PyTorchExpectCase) {
+  std::vector<double> values(1024);
+  for (int i = 0; i < 1024; ++i) values[i] = i;
+  for (int as_float = 0; as_float < 2; ++as_float) {
+    std::vector<float> fvalues(values.begin(), values.end());
+    const HistogramData h = as_float ? compute_histogram(fvalues.data(), fvalues.size(), HistogramBins::uniform(11), 5)
+                                     : compute_histogram(values.data(), values.size(), HistogramBins::uniform(11), 5);
+    EXPECT_EQ(h.bucket_limit, (std::vector<double>{0, 186, 372, 558, 744, 930, 1023}));
+    EXPECT_EQ(h.bucket, (std::vector<double>{0, 186, 186, 186, 186, 186, 94}));
+    EXPECT_EQ(h.num, 1024);
+    EXPECT_EQ(h.sum, 523776);
+    EXPECT_EQ(h.sum_squares, 357389824);
+    EXPECT_EQ(h.min, 0);
+    EXPECT_EQ(h.max, 1023);
+    EXPECT_EQ(h.nonfinite, 0);
+  }
+}
+
+TEST(Histogram, TensorflowBinsMatchBinarySearchDouble) {
+  const std::vector<double> values = stress_values_double();
+  const HistogramData got = compute_histogram(values.data(), values.size(), HistogramBins::tensorflow());
+  expect_same_buckets(got, reference_histogram(values, tensorflow_edges()));
+  EXPECT_EQ(got.num, static_cast<double>(values.size()));
+  // One value at a time too, so that a miscounted value cannot hide behind another
+  // miscounted value that lands in the neighbouring bin.
+  for (double x : {0.0, -0.0, 1e-12, -1e-12, tensorflow_edges().back(), -tensorflow_edges().back(),
+                   std::nextafter(tensorflow_edges()[1000], -kInf), tensorflow_edges()[300]}) {
+    const std::vector<double> one{x};
+    expect_same_buckets(compute_histogram(one.data(), 1, HistogramBins::tensorflow()),
+                        reference_histogram(one, tensorflow_edges()));
+  }
+}
+
+TEST(Histogram, TensorflowBinsMatchBinarySearchEveryEdgeAlone) {
+  // Each edge and its double neighbours, one histogram each: the bin must be exact.
+  const std::vector<double>& edges = tensorflow_edges();
+  for (double e : edges) {
+    for (double x : {e, std::nextafter(e, kInf), std::nextafter(e, -kInf)}) {
+      const std::vector<double> one{x};
+      const HistogramData ref = reference_histogram(one, edges);
+      if (ref.bucket.empty()) {
+        EXPECT_THROW(compute_histogram(one.data(), 1, HistogramBins::tensorflow()), std::invalid_argument) << x;
+        continue;
+      }
+      const HistogramData got = compute_histogram(one.data(), 1, HistogramBins::tensorflow());
+      ASSERT_EQ(got.bucket_limit, ref.bucket_limit) << x;
+      ASSERT_EQ(got.bucket, ref.bucket) << x;
+    }
+  }
+}
+
+TEST(Histogram, TensorflowBinsMatchBinarySearchFloat) {
+  const std::vector<float> values = stress_values_float();
+  const HistogramData got = compute_histogram(values.data(), values.size(), HistogramBins::tensorflow());
+  expect_same_buckets(got, reference_histogram(values, tensorflow_edges()));
+}
+
+TEST(Histogram, ExplicitTensorflowEdgesTakeTheSameResult) {
+  const std::vector<double> values = stress_values_double();
+  const HistogramData a = compute_histogram(values.data(), values.size(), HistogramBins::tensorflow(), 100);
+  const HistogramData b =
+      compute_histogram(values.data(), values.size(), HistogramBins::explicit_edges(tensorflow_edges()), 100);
+  EXPECT_EQ(a.bucket_limit, b.bucket_limit);
+  EXPECT_EQ(a.bucket, b.bucket);
+  EXPECT_EQ(a.bucket.size(), b.bucket.size());
+  // 1548 bins in groups of 1548 / 100 = 15: 104 groups, plus at most one leading bucket.
+  EXPECT_LE(a.bucket.size(), 105u);
+  EXPECT_LT(a.bucket.size(), 1548u);
+}
+
+TEST(Histogram, ExplicitEdgesHandExample) {
+  // Bins [0,1) [1,2) [2,3]; -1 and 3.5 fall outside and are dropped from the counts but
+  // not from the stats.
+  const std::vector<double> values{-1, 0, 0.5, 1, 2.999, 3, 3.5};
+  const HistogramData h =
+      compute_histogram(values.data(), values.size(), HistogramBins::explicit_edges({0, 1, 2, 3}));
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{0, 1, 2, 3}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 2, 1, 2}));
+  EXPECT_EQ(h.min, -1);
+  EXPECT_EQ(h.max, 3.5);
+  EXPECT_EQ(h.num, 7);
+  EXPECT_DOUBLE_EQ(h.sum, 9.999);
+}
+
+TEST(Histogram, ExplicitEdgesMatchBinarySearch) {
+  std::mt19937_64 rng(7);
+  std::vector<std::vector<double>> edge_sets;
+  {  // irregular gaps
+    std::vector<double> e{-50};
+    std::uniform_real_distribution<double> gap(1e-6, 3.0);
+    while (e.back() < 60) e.push_back(e.back() + gap(rng));
+    edge_sets.push_back(e);
+  }
+  {  // geometric on both sides of 0: most edges crowd into a tiny part of the range
+    std::vector<double> e;
+    for (double v = 1e6; v > 1e-6; v /= 1.3) e.push_back(-v);
+    e.push_back(0);
+    for (double v = 1e-6; v < 1e6; v *= 1.3) e.push_back(v);
+    edge_sets.push_back(e);
+  }
+  {  // a dense cluster and two far outliers
+    std::vector<double> e{-1e9};
+    for (int i = 0; i < 500; ++i) e.push_back(1.0 + i * 1e-9);
+    e.push_back(1e9);
+    edge_sets.push_back(e);
+  }
+  {  // equal widths
+    std::vector<double> e;
+    for (int i = 0; i <= 64; ++i) e.push_back(-3.0 + i * 0.1);
+    edge_sets.push_back(e);
+  }
+  edge_sets.push_back({-kInf, -1, 0, 1, kInf});
+  edge_sets.push_back({-std::numeric_limits<double>::max(), 0, std::numeric_limits<double>::max()});
+
+  std::normal_distribution<double> normal(0, 30);
+  for (const std::vector<double>& edges : edge_sets) {
+    std::vector<double> values;
+    for (int i = 0; i < 20000; ++i) values.push_back(normal(rng));
+    for (int i = 0; i < 2000; ++i) values.push_back(1.0 + normal(rng) * 1e-7);
+    for (double e : edges) {
+      values.push_back(e);
+      values.push_back(std::nextafter(e, kInf));
+      values.push_back(std::nextafter(e, -kInf));
+    }
+    const HistogramData got = compute_histogram(values.data(), values.size(), HistogramBins::explicit_edges(edges));
+    SCOPED_TRACE(edges.size());
+    expect_same_buckets(got, reference_histogram(values, edges));
+    const std::vector<float> fvalues(values.begin(), values.end());
+    expect_same_buckets(compute_histogram(fvalues.data(), fvalues.size(), HistogramBins::explicit_edges(edges)),
+                        reference_histogram(fvalues, edges));
+  }
+}
+
+TEST(Histogram, UniformHandExamples) {
+  const std::vector<double> values{4, 1, 2, 3};
+  HistogramData h = compute_histogram(values.data(), values.size(), HistogramBins::uniform(3));
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{1, 2, 3, 4}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 1, 1, 2}));  // last bin closed
+
+  // A flat input is widened by 0.5 either way.
+  const std::vector<float> flat{5, 5, 5};
+  h = compute_histogram(flat.data(), flat.size(), HistogramBins::uniform(1));
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{4.5, 5.5}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 3}));
+  h = compute_histogram(flat.data(), flat.size(), HistogramBins::uniform(4));
+  // Edges 4.5 4.75 5 5.25 5.5: 5 sits on an edge and goes to the bin on its right.
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{5.0, 5.25}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 3}));
+}
+
+TEST(Histogram, UniformEdgesAreFloat64AndCountsMatchThem) {
+  // PyTorch converts values to float64 before numpy.histogram, so float32 input gets
+  // float64 edges between the (promoted) min and max.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.3f, 2.0f);
+  std::vector<float> values(30001);
+  for (float& v : values) v = normal(rng);
+  const auto [mn, mx] = std::minmax_element(values.begin(), values.end());
+  for (int n : {1, 5, 10, 30, 100, 1000}) {
+    const HistogramData h = compute_histogram(values.data(), values.size(), HistogramBins::uniform(n));
+    // min and max sit in the first and last bins, so nothing is trimmed but the empty
+    // bucket in front.
+    ASSERT_EQ(h.bucket_limit.size(), static_cast<size_t>(n) + 1) << n;
+    EXPECT_EQ(h.bucket_limit.front(), static_cast<double>(*mn));
+    EXPECT_EQ(h.bucket_limit.back(), static_cast<double>(*mx));
+    const double step = (static_cast<double>(*mx) - static_cast<double>(*mn)) / n;
+    for (int i = 0; i < n; ++i) {
+      const double expect = static_cast<double>(i) * step + static_cast<double>(*mn);
+      EXPECT_EQ(h.bucket_limit[static_cast<size_t>(i)], expect) << n << " edge " << i;
+    }
+    expect_same_buckets(h, reference_histogram(values, h.bucket_limit));
+    EXPECT_EQ(h.bucket.front(), 0);
+  }
+}
+
+TEST(Histogram, UniformValuesOnEdgesGoRight) {
+  // 0..100 with 10 bins puts values exactly on every edge; numpy's correction step makes
+  // each land in the bin to its right (the last edge in the last bin).
+  std::vector<double> values;
+  for (int i = 0; i <= 100; ++i) values.push_back(i * 0.1);
+  for (int n : {3, 7, 10, 100}) {
+    const HistogramData h = compute_histogram(values.data(), values.size(), HistogramBins::uniform(n));
+    expect_same_buckets(h, reference_histogram(values, h.bucket_limit));
+  }
+}
+
+TEST(Histogram, MaxBinsSubsamplesAndTrims) {
+  // 10 bins [0,1) ... [9,10], max_bins 3: groups of 3, padded to 12 -> 4 groups with left
+  // edges 0, 3, 6, 9 and the last edge 10.
+  std::vector<double> edges;
+  for (int i = 0; i <= 10; ++i) edges.push_back(i);
+  const std::vector<double> values{0.5, 2.5, 3.5, 4.5, 5.5, 9.5, 10};
+  HistogramData h = compute_histogram(values.data(), values.size(), HistogramBins::explicit_edges(edges), 3);
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{0, 3, 6, 9, 10}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 2, 3, 0, 2}));
+
+  // No subsampling when max_bins >= the bin count or <= 0.
+  for (int max_bins : {0, -1, 10, 11}) {
+    h = compute_histogram(values.data(), values.size(), HistogramBins::explicit_edges(edges), max_bins);
+    EXPECT_EQ(h.bucket.size(), 11u) << max_bins;
+  }
+
+  // Support in the middle: one empty bucket left of it carries the left edge.
+  const std::vector<double> middle{3.5, 4.5, 4.6, 5.9};
+  h = compute_histogram(middle.data(), middle.size(), HistogramBins::explicit_edges(edges));
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{3, 4, 5, 6}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 1, 2, 1}));
+}
+
+TEST(Histogram, TrimmingCornerCases) {
+  const std::vector<double> edges{0, 1, 2, 3, 4};
+  auto run = [&](std::vector<double> values) {
+    return compute_histogram(values.data(), values.size(), HistogramBins::explicit_edges(edges));
+  };
+  HistogramData h = run({0.1, 0.2});  // all in the first bin: a made-up empty bucket first
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{0, 1}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 2}));
+  h = run({4, 3.5});  // all in the last bin: the previous (empty) bin is kept
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{3, 4}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 2}));
+  h = run({0, 4});  // both ends
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 1, 0, 0, 1}));
+  // Nothing inside the edges: PyTorch raises "The histogram is empty".
+  EXPECT_THROW(run({-1, 5}), std::invalid_argument);
+
+  // A single bin with nothing in it is PyTorch's one non-raising empty case: [0] at e1.
+  const std::vector<double> outside{7};
+  h = compute_histogram(outside.data(), 1, HistogramBins::explicit_edges({0, 1}));
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{1}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0}));
+}
+
+TEST(Histogram, NonFiniteValuesAreLeftOutAndCounted) {
+  const std::vector<double> values{1, kNaN, 2, kInf, -kInf, 3, kNaN};
+  for (const HistogramBins& bins :
+       {HistogramBins::tensorflow(), HistogramBins::uniform(4), HistogramBins::explicit_edges({-kInf, 0, 10, kInf})}) {
+    const HistogramData h = compute_histogram(values.data(), values.size(), bins);
+    EXPECT_EQ(h.nonfinite, 4);
+    EXPECT_EQ(h.num, 3);
+    EXPECT_EQ(h.min, 1);
+    EXPECT_EQ(h.max, 3);
+    EXPECT_EQ(h.sum, 6);
+    EXPECT_EQ(h.sum_squares, 14);
+    double total = 0;
+    for (double c : h.bucket) total += c;
+    EXPECT_EQ(total, 3);
+  }
+  const std::vector<float> fvalues{std::numeric_limits<float>::quiet_NaN(), 0.5f,
+                                   std::numeric_limits<float>::infinity()};
+  const HistogramData h = compute_histogram(fvalues.data(), fvalues.size(), HistogramBins::uniform(2));
+  EXPECT_EQ(h.nonfinite, 2);
+  // Flat range widened to [0, 1]; 0.5 sits on the middle edge.
+  EXPECT_EQ(h.bucket_limit, (std::vector<double>{0.5, 1.0}));
+  EXPECT_EQ(h.bucket, (std::vector<double>{0, 1}));
+}
+
+TEST(Histogram, NoFiniteValueThrows) {
+  const std::vector<double> nans{kNaN, kInf, -kInf};
+  for (const HistogramBins& bins : {HistogramBins::tensorflow(), HistogramBins::uniform(3)}) {
+    try {
+      compute_histogram(nans.data(), nans.size(), bins);
+      ADD_FAILURE() << "no exception";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("add_histogram: no finite values", 0), 0u) << e.what();
+    }
+  }
+  const std::vector<float> fnans{std::numeric_limits<float>::quiet_NaN()};
+  EXPECT_THROW(compute_histogram(fnans.data(), 1, HistogramBins::tensorflow()), std::invalid_argument);
+  EXPECT_THROW(compute_histogram(nans.data(), 0, HistogramBins::tensorflow()), std::invalid_argument);
+}
+
+TEST(Histogram, BadBinsThrow) {
+  const std::vector<double> values{1, 2, 3};
+  auto throws = [&](const HistogramBins& bins) {
+    EXPECT_THROW(compute_histogram(values.data(), values.size(), bins), std::invalid_argument);
+  };
+  throws(HistogramBins::uniform(0));
+  throws(HistogramBins::uniform(-3));
+  throws(HistogramBins::explicit_edges({}));
+  throws(HistogramBins::explicit_edges({1}));
+  throws(HistogramBins::explicit_edges({0, 0}));
+  throws(HistogramBins::explicit_edges({0, 2, 1}));
+  throws(HistogramBins::explicit_edges({0, kNaN, 1}));
+  // More equal-width bins than the range has doubles (numpy: "Too many bins").
+  const std::vector<double> narrow{1.0, std::nextafter(1.0, 2.0)};
+  EXPECT_THROW(compute_histogram(narrow.data(), narrow.size(), HistogramBins::uniform(4)), std::invalid_argument);
+  EXPECT_THROW(finish_histogram({0, 1, 2}, {1}, 0, 1, 1, 0, 0), std::invalid_argument);
+  EXPECT_THROW(finish_histogram({0}, {}, 0, 1, 1, 0, 0), std::invalid_argument);
+  EXPECT_THROW(finish_histogram({0, 2, 1}, {1, 1}, 0, 1, 1, 0, 0), std::invalid_argument);
+}
+
+TEST(Histogram, FinishHistogramEqualsCompute) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal(0, 5);
+  std::vector<double> values(20000);
+  for (double& v : values) v = normal(rng);
+  const std::vector<double>& edges = tensorflow_edges();
+  // Raw counts, as a GPU kernel would produce them.
+  std::vector<double> counts(edges.size() - 1, 0.0);
+  for (double x : values) {
+    const auto it = std::upper_bound(edges.begin(), edges.end(), x);
+    counts[static_cast<size_t>(it - edges.begin()) - 1] += 1;
+  }
+  for (int max_bins : {0, 30, 100}) {
+    const HistogramData want = compute_histogram(values.data(), values.size(), HistogramBins::tensorflow(), max_bins);
+    const HistogramData got =
+        finish_histogram(edges, counts, want.min, want.max, want.num, want.sum, want.sum_squares, max_bins);
+    EXPECT_EQ(got.bucket_limit, want.bucket_limit) << max_bins;
+    EXPECT_EQ(got.bucket, want.bucket) << max_bins;
+    EXPECT_EQ(got.min, want.min);
+    EXPECT_EQ(got.max, want.max);
+    EXPECT_EQ(got.num, want.num);
+    EXPECT_EQ(got.sum, want.sum);
+    EXPECT_EQ(got.sum_squares, want.sum_squares);
+  }
+}
+
+TEST(Histogram, StatsAccumulateInDouble) {
+  // 2^24 + 1 is not a float32 sum of these values; a double accumulator gets it exactly.
+  std::vector<float> values(1 << 12, 4096.0f);
+  values.push_back(1.0f);
+  const HistogramData h = compute_histogram(values.data(), values.size(), HistogramBins::tensorflow());
+  EXPECT_EQ(h.sum, 16777217.0);
+  EXPECT_EQ(h.sum_squares, 4096.0 * 4096.0 * 4096.0 + 1.0);
+  EXPECT_EQ(h.num, 4097);
+}
+
+}  // namespace
+}  // namespace trainscope
