@@ -135,7 +135,7 @@ struct EventWriter::Impl {
   bool closed = false;
   WriterStats stats;
   std::string first_error;
-  bool reported_drop = false, reported_write = false, reported_encode = false;
+  bool reported_drop = false, reported_write = false, reported_encode = false, reported_nonfinite = false;
   std::thread thread;
 
   size_t live() const { return queue.size() - head; }
@@ -252,11 +252,13 @@ struct EventWriter::Impl {
               append_record(buf, scratch);
               break;
             case Item::Kind::kPayload:
+              note_nonfinite(item, *item.payload);
               append_record(buf, detail::encode_payload_event(item.wall_time, item.step, item.tag, *item.payload));
               break;
             case Item::Kind::kDeferred: {
               SummaryPayload p = item.deferred->resolve();
               item.deferred.reset();
+              note_nonfinite(item, p);
               append_record(buf, detail::encode_payload_event(item.wall_time, item.step, item.tag, p));
               break;
             }
@@ -287,6 +289,19 @@ struct EventWriter::Impl {
       done_cv.notify_all();
       if (now >= next_flush) next_flush = now + options.flush_interval;
       if (stop_after) break;
+    }
+  }
+
+  // Histograms leave NaN/inf out; say so once per writer, count every one.
+  void note_nonfinite(const Item& item, const SummaryPayload& p) {
+    const auto* h = std::get_if<HistogramData>(&p);
+    if (!h || h->nonfinite == 0) return;
+    std::lock_guard lk(mu);
+    stats.nonfinite_values += static_cast<uint64_t>(h->nonfinite);
+    if (!reported_nonfinite) {
+      reported_nonfinite = true;
+      report_error("histogram '" + item.tag + "' at step " + std::to_string(item.step) + ": left out " +
+                   std::to_string(h->nonfinite) + " NaN/inf values (further cases are counted in stats)");
     }
   }
 

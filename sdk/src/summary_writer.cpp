@@ -43,7 +43,28 @@ SummaryWriter::SummaryWriter(std::string log_dir, SummaryWriterOptions options)
   writer_ = std::make_unique<EventWriter>(log_dir_, options_.writer);
 }
 
-SummaryWriter::~SummaryWriter() { close(); }
+SummaryWriter::~SummaryWriter() {
+  // Nothing may leave a destructor (during stack unwinding it would terminate the process).
+  try {
+    bool open = false;
+    {
+      std::lock_guard lk(hparams_mu_);
+      open = hparams_open_;
+    }
+    if (open && std::uncaught_exceptions() > 0) {
+      // Destroyed by stack unwinding: the code that owned the writer threw, so the run failed.
+      report_error(log_dir_ + ": SummaryWriter destroyed while an exception was propagating: hparams session "
+                              "ended with FAILURE");
+      try {
+        hparams_end(SessionStatus::kFailure);
+      } catch (const std::exception&) {
+        // Ended meanwhile by another thread.
+      }
+    }
+    close();
+  } catch (...) {
+  }
+}
 
 void SummaryWriter::add_scalar(std::string_view tag, double value, int64_t step) {
   check_tag("add_scalar", tag);
@@ -176,6 +197,22 @@ WriteStatus SummaryWriter::flush() {
 }
 
 WriteStatus SummaryWriter::close() {
+  // A session opened by hparams_start and never ended: the run did not complete. Without an
+  // end record TensorBoard would show the session's status as UNKNOWN.
+  bool open = false;
+  {
+    std::lock_guard lk(hparams_mu_);
+    open = hparams_open_;
+  }
+  if (open) {
+    report_error(log_dir_ + ": SummaryWriter closed with the hparams session still open (no hparams_end): ended "
+                            "with FAILURE");
+    try {
+      hparams_end(SessionStatus::kFailure);
+    } catch (const std::exception&) {
+      // Ended meanwhile by another thread.
+    }
+  }
   WriteStatus st = writer_->close();
   std::lock_guard lk(children_mu_);
   for (auto& [name, w] : children_) {

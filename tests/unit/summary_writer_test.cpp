@@ -169,5 +169,27 @@ TEST(SummaryWriter, LaterInPlaceChangesDoNotAffectLoggedData) {
   EXPECT_EQ(by_tag.at("i").image_width, 2);
 }
 
+TEST(SummaryWriter, NonFiniteHistogramValuesAreLeftOutCountedAndReportedOnce) {
+  static std::vector<std::string> reported;
+  reported.clear();
+  set_error_handler([](const std::string& m) { reported.push_back(m); });
+  const std::string dir = fresh_dir();
+  {
+    SummaryWriter w(dir);
+    auto v = torch::tensor({1.0f, NAN, INFINITY, 2.0f});
+    w.add_histogram("h", v, 3);
+    w.add_histogram("h", v, 4);
+    ASSERT_TRUE(w.close());
+    EXPECT_EQ(w.stats().nonfinite_values, 4u);
+    EXPECT_EQ(w.stats().written, 2u);
+  }
+  set_error_handler(nullptr);
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_NE(reported[0].find("'h' at step 3"), std::string::npos) << reported[0];
+  EXPECT_NE(reported[0].find("2 NaN/inf"), std::string::npos) << reported[0];
+  for (const auto& e : read_events(dir))
+    for (const auto& v : e.values) EXPECT_EQ(v.histo_num, 2.0);
+}
+
 }  // namespace
 }  // namespace trainscope

@@ -42,6 +42,7 @@ struct WriterStats {
   uint64_t encode_errors = 0;   // payloads that failed to encode or resolve (record dropped)
   uint64_t write_errors = 0;    // failed writes or flushes to the file
   uint64_t bytes_written = 0;   // bytes appended to the file
+  uint64_t nonfinite_values = 0;  // NaN/inf values left out of histograms (reported once)
   size_t queued_records = 0;
   size_t queued_bytes = 0;
 };

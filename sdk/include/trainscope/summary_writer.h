@@ -6,6 +6,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,9 +15,18 @@
 #include <string_view>
 #include <vector>
 
+#include "trainscope/custom_scalars.h"
 #include "trainscope/event_writer.h"
 #include "trainscope/export.h"
 #include "trainscope/histogram.h"
+#include "trainscope/hparams.h"
+
+namespace torch::jit {
+struct Module;
+}  // namespace torch::jit
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
 
 namespace trainscope {
 
@@ -60,6 +70,57 @@ class TRAINSCOPE_API SummaryWriter {
   // [N, T, C, H, W] video, float in [0, 1] or uint8; N clips tiled; animated GIF.
   void add_video(std::string_view tag, const at::Tensor& video, int64_t step, double fps = 4.0);
 
+  // --- Graphs -------------------------------------------------------------------------------
+  // The graph of a TorchScript module run on `inputs`.
+  void add_graph(torch::jit::Module& module, const std::vector<at::Tensor>& inputs);
+  // The graph of a C++ module: `forward` runs the module on the example inputs while the
+  // tracer records it; nodes are named by module scope (Net/Conv2d[conv1]/...). When tracing
+  // fails, a structural graph from named_modules() is written instead and a note is printed.
+  void add_graph(torch::nn::Module& module, const std::vector<at::Tensor>& inputs,
+                 const std::function<at::Tensor(const std::vector<at::Tensor>&)>& forward);
+  // Convenience: any module holder or shared_ptr whose forward takes one tensor.
+  template <typename M>
+  void add_graph(M& module, const at::Tensor& input) {
+    add_graph(*module, {input}, [&module](const std::vector<at::Tensor>& in) { return module->forward(in[0]); });
+  }
+
+  // --- Projector (embeddings) --------------------------------------------------------------
+  // `mat` [N, D] on any device. metadata: N labels (one column) or N rows of columns with
+  // `metadata_header`; label_img [N, C, H, W] thumbnails for the sprite.
+  void add_embedding(const at::Tensor& mat, const std::vector<std::vector<std::string>>& metadata = {},
+                     const at::Tensor& label_img = {}, int64_t step = 0, std::string_view tag = "default",
+                     const std::vector<std::string>& metadata_header = {});
+  void add_embedding(const at::Tensor& mat, const std::vector<std::string>& labels, const at::Tensor& label_img = {},
+                     int64_t step = 0, std::string_view tag = "default");
+
+  // --- HParams -----------------------------------------------------------------------------
+  // Experiment + session start (RUNNING) + metrics as scalars + session end (SUCCESS).
+  void add_hparams(const std::map<std::string, HParamValue>& hparams, const std::map<std::string, double>& metrics,
+                   const HParamsOptions& options = {});
+  // For long runs: start now (status RUNNING), end later. A writer destroyed while an
+  // exception unwinds, or closed without hparams_end, ends the session with FAILURE.
+  void hparams_start(const std::map<std::string, HParamValue>& hparams, const std::vector<std::string>& metric_tags,
+                     const HParamsOptions& options = {});
+  void hparams_end(SessionStatus status = SessionStatus::kSuccess);
+
+  // --- Custom scalars, PR curves, meshes -----------------------------------------------------
+  void add_custom_scalars(const CustomScalarLayout& layout);
+  void add_custom_scalars_multilinechart(const std::vector<std::string>& tags, std::string_view category = "default",
+                                         std::string_view title = "untitled");
+  void add_custom_scalars_marginchart(const std::vector<std::string>& tags, std::string_view category = "default",
+                                      std::string_view title = "untitled");
+  // labels in {0, 1} (or bool), predictions in [0, 1]; same number of elements.
+  void add_pr_curve(std::string_view tag, const at::Tensor& labels, const at::Tensor& predictions, int64_t step,
+                    int num_thresholds = 127, const at::Tensor& weights = {});
+  void add_pr_curve_raw(std::string_view tag, const at::Tensor& true_positive_counts,
+                        const at::Tensor& false_positive_counts, const at::Tensor& true_negative_counts,
+                        const at::Tensor& false_negative_counts, const at::Tensor& precision,
+                        const at::Tensor& recall, int64_t step, int num_thresholds = 127);
+  // vertices [B, N, 3]; colors [B, N, 3] uint8 (optional); faces [B, F, 3] int (optional);
+  // config_json: three.js scene config as JSON text (optional).
+  void add_mesh(std::string_view tag, const at::Tensor& vertices, const at::Tensor& colors = {},
+                const at::Tensor& faces = {}, std::string_view config_json = "", int64_t step = 0);
+
   // Drains every queue (child runs too) and flushes; returns the first write error if any.
   WriteStatus flush();
   // Idempotent; also run by the destructor and at normal process exit.
@@ -78,6 +139,17 @@ class TRAINSCOPE_API SummaryWriter {
   std::unique_ptr<EventWriter> writer_;
   std::mutex children_mu_;
   std::map<std::string, std::unique_ptr<EventWriter>> children_;
+
+  // HParams session opened by hparams_start and not yet ended (closed with FAILURE if the
+  // writer goes away without hparams_end). Guarded by hparams_mu_.
+  std::mutex hparams_mu_;
+  bool hparams_open_ = false;
+  EventWriter* hparams_writer_ = nullptr;  // the run that holds the session
+
+  // projector_config.pbtxt entries written so far, keyed by "<step dir>/<tag>", merged on
+  // every add_embedding. Guarded by projector_mu_.
+  std::mutex projector_mu_;
+  std::map<std::string, std::string> projector_entries_;
 };
 
 }  // namespace trainscope

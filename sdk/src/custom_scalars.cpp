@@ -1,0 +1,88 @@
+// SummaryWriter::add_custom_scalars and PyTorch's two shorthands: the layout is validated on
+// the calling thread, serialized by custom_scalars_encode.cpp and written as PyTorch does
+// (tag custom_scalars__config__, rank-0 DT_STRING tensor, plugin "custom_scalars", step 0).
+// TensorBoard reads the latest layout of each run and merges the runs' layouts by category.
+#include <c10/util/Exception.h>
+
+#include <set>
+#include <string>
+
+#include "rich_encode.h"
+#include "trainscope/summary_writer.h"
+
+namespace trainscope {
+namespace {
+
+void check_layout(std::string_view api, const CustomScalarLayout& layout) {
+  TORCH_CHECK_VALUE(!layout.categories.empty(), api, ": the layout has no categories");
+  std::set<std::string_view> categories;
+  for (size_t c = 0; c < layout.categories.size(); ++c) {
+    const CustomCategory& category = layout.categories[c];
+    TORCH_CHECK_VALUE(!category.title.empty(), api, ": category ", c, " has an empty title");
+    TORCH_CHECK_VALUE(categories.insert(category.title).second, api, ": category '", category.title,
+                      "' appears twice");
+    TORCH_CHECK_VALUE(!category.charts.empty(), api, ": category '", category.title, "' has no charts");
+    std::set<std::string_view> charts;
+    for (size_t k = 0; k < category.charts.size(); ++k) {
+      const CustomChart& chart = category.charts[k];
+      TORCH_CHECK_VALUE(!chart.title.empty(), api, ": category '", category.title, "': chart ", k,
+                        " has an empty title");
+      TORCH_CHECK_VALUE(charts.insert(chart.title).second, api, ": category '", category.title, "': chart '",
+                        chart.title, "' appears twice");
+      if (const auto* multi = std::get_if<MultilineChart>(&chart.content)) {
+        TORCH_CHECK_VALUE(!multi->tags.empty(), api, ": category '", category.title, "': chart '", chart.title,
+                          "': multiline chart has no tags");
+        for (size_t t = 0; t < multi->tags.size(); ++t)
+          TORCH_CHECK_VALUE(!multi->tags[t].empty(), api, ": category '", category.title, "': chart '",
+                            chart.title, "': tag ", t, " is empty");
+      } else {
+        const auto& series = std::get<MarginChart>(chart.content).series;
+        TORCH_CHECK_VALUE(!series.empty(), api, ": category '", category.title, "': chart '", chart.title,
+                          "': margin chart has no series");
+        for (size_t s = 0; s < series.size(); ++s)
+          TORCH_CHECK_VALUE(!series[s].value.empty() && !series[s].lower.empty() && !series[s].upper.empty(), api,
+                            ": category '", category.title, "': chart '", chart.title, "': series ", s,
+                            " needs value, lower and upper tags");
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void SummaryWriter::add_custom_scalars(const CustomScalarLayout& layout) {
+  check_layout("add_custom_scalars", layout);
+  TensorData t;
+  t.dtype = WireDType::kString;
+  t.shape = {};  // rank 0, as PyTorch writes it
+  t.strings = {detail::custom_scalars_layout(layout)};
+  t.plugin_name = std::string(detail::kCustomScalarsPluginName);
+  writer_->add(detail::kCustomScalarsTag, 0, std::move(t));
+}
+
+void SummaryWriter::add_custom_scalars_multilinechart(const std::vector<std::string>& tags, std::string_view category,
+                                                      std::string_view title) {
+  constexpr std::string_view api = "add_custom_scalars_multilinechart";
+  TORCH_CHECK_VALUE(!tags.empty(), api, ": tags is empty");
+  const CustomScalarLayout layout{{CustomCategory{std::string(category),
+                                                  {CustomChart::multiline(std::string(title), tags)}}}};
+  check_layout(api, layout);
+  add_custom_scalars(layout);
+}
+
+void SummaryWriter::add_custom_scalars_marginchart(const std::vector<std::string>& tags, std::string_view category,
+                                                   std::string_view title) {
+  constexpr std::string_view api = "add_custom_scalars_marginchart";
+  // PyTorch takes exactly one (value, lower, upper) triple; more triples add more series.
+  TORCH_CHECK_VALUE(!tags.empty() && tags.size() % 3 == 0, api, ": chart '", title,
+                    "': expected (value, lower, upper) tag triples, got ", tags.size(),
+                    " tags (not a multiple of 3)");
+  std::vector<MarginChart::Series> series;
+  for (size_t i = 0; i < tags.size(); i += 3) series.push_back({tags[i], tags[i + 1], tags[i + 2]});
+  const CustomScalarLayout layout{
+      {CustomCategory{std::string(category), {CustomChart::margin(std::string(title), std::move(series))}}}};
+  check_layout(api, layout);
+  add_custom_scalars(layout);
+}
+
+}  // namespace trainscope
