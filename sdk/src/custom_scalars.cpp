@@ -19,8 +19,7 @@ void check_layout(std::string_view api, const CustomScalarLayout& layout) {
   for (size_t c = 0; c < layout.categories.size(); ++c) {
     const CustomCategory& category = layout.categories[c];
     TORCH_CHECK_VALUE(!category.title.empty(), api, ": category ", c, " has an empty title");
-    TORCH_CHECK_VALUE(categories.insert(category.title).second, api, ": category '", category.title,
-                      "' appears twice");
+    TORCH_CHECK_VALUE(categories.insert(category.title).second, api, ": category '", category.title, "' appears twice");
     TORCH_CHECK_VALUE(!category.charts.empty(), api, ": category '", category.title, "' has no charts");
     std::set<std::string_view> charts;
     for (size_t k = 0; k < category.charts.size(); ++k) {
@@ -33,8 +32,8 @@ void check_layout(std::string_view api, const CustomScalarLayout& layout) {
         TORCH_CHECK_VALUE(!multi->tags.empty(), api, ": category '", category.title, "': chart '", chart.title,
                           "': multiline chart has no tags");
         for (size_t t = 0; t < multi->tags.size(); ++t)
-          TORCH_CHECK_VALUE(!multi->tags[t].empty(), api, ": category '", category.title, "': chart '",
-                            chart.title, "': tag ", t, " is empty");
+          TORCH_CHECK_VALUE(!multi->tags[t].empty(), api, ": category '", category.title, "': chart '", chart.title,
+                            "': tag ", t, " is empty");
       } else {
         const auto& series = std::get<MarginChart>(chart.content).series;
         TORCH_CHECK_VALUE(!series.empty(), api, ": category '", category.title, "': chart '", chart.title,
@@ -64,8 +63,8 @@ void SummaryWriter::add_custom_scalars_multilinechart(const std::vector<std::str
                                                       std::string_view title) {
   constexpr std::string_view api = "add_custom_scalars_multilinechart";
   TORCH_CHECK_VALUE(!tags.empty(), api, ": tags is empty");
-  const CustomScalarLayout layout{{CustomCategory{std::string(category),
-                                                  {CustomChart::multiline(std::string(title), tags)}}}};
+  const CustomScalarLayout layout{
+      {CustomCategory{std::string(category), {CustomChart::multiline(std::string(title), tags)}}}};
   check_layout(api, layout);
   add_custom_scalars(layout);
 }
@@ -75,8 +74,7 @@ void SummaryWriter::add_custom_scalars_marginchart(const std::vector<std::string
   constexpr std::string_view api = "add_custom_scalars_marginchart";
   // PyTorch takes exactly one (value, lower, upper) triple; more triples add more series.
   TORCH_CHECK_VALUE(!tags.empty() && tags.size() % 3 == 0, api, ": chart '", title,
-                    "': expected (value, lower, upper) tag triples, got ", tags.size(),
-                    " tags (not a multiple of 3)");
+                    "': expected (value, lower, upper) tag triples, got ", tags.size(), " tags (not a multiple of 3)");
   std::vector<MarginChart::Series> series;
   for (size_t i = 0; i < tags.size(); i += 3) series.push_back({tags[i], tags[i + 1], tags[i + 2]});
   const CustomScalarLayout layout{

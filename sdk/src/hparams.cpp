@@ -129,8 +129,8 @@ void check_hparams(std::string_view api, const HParams& hparams, const HParamsOp
     const auto [lo, hi] = interval;
     TORCH_CHECK_VALUE(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, api, ": hparam '", name,
                       "': domain_interval [", lo, ", ", hi, "] must be finite with min <= max");
-    TORCH_CHECK_VALUE(lo <= value.number() && value.number() <= hi, api, ": hparam '", name,
-                      "': domain_interval [", lo, ", ", hi, "] does not contain its value ", value.number());
+    TORCH_CHECK_VALUE(lo <= value.number() && value.number() <= hi, api, ": hparam '", name, "': domain_interval [", lo,
+                      ", ", hi, "] does not contain its value ", value.number());
   }
   if (!options.run_name.empty()) {
     const fs::path run(options.run_name);
@@ -159,9 +159,7 @@ std::string python_time_string(double t) {
   return s;
 }
 
-bool wants_child_run(const HParamsOptions& options) {
-  return options.pytorch_child_run || !options.run_name.empty();
-}
+bool wants_child_run(const HParamsOptions& options) { return options.pytorch_child_run || !options.run_name.empty(); }
 
 // Picks the child run for a session and claims it in the registry (caller holds its mutex).
 // A given run_name that already holds a session is refused; a time-based name is retaken.

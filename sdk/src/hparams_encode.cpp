@@ -101,8 +101,7 @@ std::string hparams_experiment_content(const HParams& hparams, const std::vector
   return serialize(data);
 }
 
-std::string hparams_session_start_content(const HParams& hparams, std::string_view group_name,
-                                          double start_time_secs) {
+std::string hparams_session_start_content(const HParams& hparams, std::string_view group_name, double start_time_secs) {
   pb::HParamsPluginData data;
   data.set_version(kPluginDataVersion);
   pb::SessionStartInfo* start = data.mutable_session_start_info();

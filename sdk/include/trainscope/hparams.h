@@ -15,6 +15,11 @@
 
 namespace trainscope {
 
+namespace detail {
+template <typename T>
+concept HParamNumber = std::is_arithmetic_v<T> && !std::same_as<T, bool>;
+}  // namespace detail
+
 // One hyperparameter value: a number (any arithmetic type, stored as double), a real bool
 // (PyTorch writes bools as numbers; TensorBoard has a bool type) or text. A default-constructed
 // value is "none", which add_hparams refuses.
@@ -25,11 +30,10 @@ class HParamValue {
   HParamValue() = default;
   template <std::same_as<bool> B>
   HParamValue(B value) : value_(static_cast<bool>(value)) {}  // NOLINT(google-explicit-constructor)
-  template <typename T>
-    requires(std::is_arithmetic_v<T> && !std::same_as<T, bool>)
-  HParamValue(T value) : value_(static_cast<double>(value)) {}  // NOLINT(google-explicit-constructor)
-  HParamValue(const char* value) : value_(std::string(value)) {}  // NOLINT(google-explicit-constructor)
-  HParamValue(std::string value) : value_(std::move(value)) {}    // NOLINT(google-explicit-constructor)
+  template <detail::HParamNumber T>
+  HParamValue(T value) : value_(static_cast<double>(value)) {}         // NOLINT(google-explicit-constructor)
+  HParamValue(const char* value) : value_(std::string(value)) {}       // NOLINT(google-explicit-constructor)
+  HParamValue(std::string value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   HParamValue(std::string_view value) : value_(std::string(value)) {}  // NOLINT(google-explicit-constructor)
 
   Type type() const { return static_cast<Type>(value_.index()); }

@@ -80,6 +80,7 @@ class TRAINSCOPE_API SummaryWriter {
                  const std::function<at::Tensor(const std::vector<at::Tensor>&)>& forward);
   // Convenience: any module holder or shared_ptr whose forward takes one tensor.
   template <typename M>
+    requires requires(M& m, const at::Tensor& t) { m->forward(t); }
   void add_graph(M& module, const at::Tensor& input) {
     add_graph(*module, {input}, [&module](const std::vector<at::Tensor>& in) { return module->forward(in[0]); });
   }
@@ -94,11 +95,12 @@ class TRAINSCOPE_API SummaryWriter {
                      int64_t step = 0, std::string_view tag = "default");
 
   // --- HParams -----------------------------------------------------------------------------
-  // Experiment + session start (RUNNING) + metrics as scalars + session end (SUCCESS).
+  // Experiment + session start + metrics as scalars + session end (SUCCESS), in this run.
   void add_hparams(const std::map<std::string, HParamValue>& hparams, const std::map<std::string, double>& metrics,
                    const HParamsOptions& options = {});
-  // For long runs: start now (status RUNNING), end later. A writer destroyed while an
-  // exception unwinds, or closed without hparams_end, ends the session with FAILURE.
+  // For long runs: start now, end later (until then TensorBoard shows the session as UNKNOWN:
+  // it reads status only from the end record). A writer destroyed while an exception unwinds,
+  // or closed without hparams_end, ends the session with FAILURE.
   void hparams_start(const std::map<std::string, HParamValue>& hparams, const std::vector<std::string>& metric_tags,
                      const HParamsOptions& options = {});
   void hparams_end(SessionStatus status = SessionStatus::kSuccess);
