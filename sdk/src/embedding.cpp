@@ -40,10 +40,14 @@ constexpr const char* kApi = "add_embedding";
 std::string escape_tag(std::string_view tag) {
   std::string out;
   for (char c : tag) {
-    if (c == '%') out += "%25";
-    else if (c == '/') out += "%2f";
-    else if (c == '\\') out += "%5c";
-    else out += c;
+    if (c == '%')
+      out += "%25";
+    else if (c == '/')
+      out += "%2f";
+    else if (c == '\\')
+      out += "%5c";
+    else
+      out += c;
   }
   return out;
 }
@@ -63,12 +67,24 @@ void append_quoted(std::string& out, std::string_view s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '"': out += "\\\""; break;
-      case '\'': out += "\\'"; break;
-      case '\\': out += "\\\\"; break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\'':
+        out += "\\'";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[5] = {'\\', static_cast<char>('0' + (c >> 6)), static_cast<char>('0' + ((c >> 3) & 7)),
@@ -111,10 +127,8 @@ std::string config_entry(std::string_view tag, const std::string& step_dir, cons
 // `p` needs 25 bytes.
 char* format_python_float(char* p, double v) {
   if (!std::isfinite(v)) {
-    const char* s = std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
-    const size_t n = std::strlen(s);
-    std::memcpy(p, s, n);
-    return p + n;
+    for (const char* s = std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"); *s; ++s) *p++ = *s;
+    return p;
   }
   char sci[32];
   const auto res = std::to_chars(sci, sci + sizeof(sci), v, std::chars_format::scientific);
@@ -160,37 +174,6 @@ char* format_python_float(char* p, double v) {
   return std::to_chars(p, p + 4, a).ptr;
 }
 
-// tensors.tsv: each row's values joined by tabs, one line per point (make_mat).
-std::string format_matrix(const at::Tensor& host) {
-  const int64_t rows = host.size(0), cols = host.size(1);
-  std::string out;
-  if (at::isFloatingType(host.scalar_type())) {
-    const bool dbl = host.scalar_type() == at::kDouble;
-    const at::Tensor m = (dbl ? host : host.to(at::kFloat)).contiguous();
-    out.resize(static_cast<size_t>(rows) * cols * 25 + rows);
-    char* p = out.data();
-    if (dbl) {
-      const double* d = m.data_ptr<double>();
-      for (int64_t r = 0; r < rows; ++r, p[-1] = '\n')
-        for (int64_t c = 0; c < cols; ++c, *p++ = '\t') p = format_python_float(p, *d++);
-    } else {
-      const float* d = m.data_ptr<float>();
-      for (int64_t r = 0; r < rows; ++r, p[-1] = '\n')
-        for (int64_t c = 0; c < cols; ++c, *p++ = '\t') p = format_python_float(p, static_cast<double>(*d++));
-    }
-    out.resize(p - out.data());
-  } else {  // integers print as Python ints
-    const at::Tensor m = host.to(at::kLong).contiguous();
-    const int64_t* d = m.data_ptr<int64_t>();
-    out.resize(static_cast<size_t>(rows) * cols * 21 + rows);
-    char* p = out.data();
-    for (int64_t r = 0; r < rows; ++r, p[-1] = '\n')
-      for (int64_t c = 0; c < cols; ++c, *p++ = '\t') p = std::to_chars(p, p + 20, *d++).ptr;
-    out.resize(p - out.data());
-  }
-  return out;
-}
-
 // ---- sprite --------------------------------------------------------------------------------
 
 // make_sprite as torch ops (any device): pixels (float64(v) * 255 clipped to [0, 255] and
@@ -200,8 +183,7 @@ std::string format_matrix(const at::Tensor& host) {
 at::Tensor sprite_pixels(const at::Tensor& label_img) {
   at::Tensor x = label_img.detach();
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
-  if (x.scalar_type() != at::kByte)
-    x = x.to(at::kDouble).mul(255.0).clamp(0.0, 255.0).nan_to_num(0.0).to(at::kByte);
+  if (x.scalar_type() != at::kByte) x = x.to(at::kDouble).mul(255.0).clamp(0.0, 255.0).nan_to_num(0.0).to(at::kByte);
   if (x.size(1) == 1) x = x.expand({-1, 3, -1, -1});
   const auto ncols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n))));
   const int64_t nrows = (n + ncols - 1) / ncols;
@@ -229,33 +211,80 @@ void make_dirs(const std::string& path) {
   if (!S_ISDIR(st.st_mode)) io_error("use", path, ENOTDIR);
 }
 
-// Writes through `<path>.tmp` and rename, so a reader sees the old file or the whole new one.
-void write_file(const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) io_error("create", tmp, errno);
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      io_error("write", tmp, err);
+// A file written through `<path>.tmp` and renamed into place on commit(), so a reader sees
+// the old file or the whole new one; an uncommitted file is removed.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd_ < 0) io_error("create", tmp_, errno);
+  }
+  ~AtomicFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) io_error("write", tmp_, n < 0 ? errno : EIO);
+      data.remove_prefix(static_cast<size_t>(n));
     }
-    done += static_cast<size_t>(n);
   }
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    io_error("write", tmp, err);
+  void commit() {
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) io_error("write", tmp_, errno);
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) io_error("rename to", path_, errno);
+    committed_ = true;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    io_error("rename to", path, err);
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+void write_file(const std::string& path, std::string_view data) {
+  AtomicFile f(path);
+  f.write(data);
+  f.commit();
+}
+
+// tensors.tsv (make_mat): each row's values joined by tabs, one line per point; floats as
+// Python's repr, integers as Python ints. Streamed through a 1 MiB buffer.
+void write_matrix(const std::string& path, const at::Tensor& host) {
+  const int64_t rows = host.size(0), cols = host.size(1);
+  const bool floating = at::isFloatingType(host.scalar_type());
+  const at::Tensor m =
+      (floating ? (host.scalar_type() == at::kDouble ? host : host.to(at::kFloat)) : host.to(at::kLong)).contiguous();
+  constexpr size_t kChunk = 1 << 20;
+  const size_t row_max = static_cast<size_t>(cols) * 25;  // longest repr (24) or int64 (20) + separator
+  std::unique_ptr<char[]> buf(new char[kChunk + row_max]);
+  AtomicFile file(path);
+  char* p = buf.get();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (m.scalar_type() == at::kFloat) {
+      const float* d = m.data_ptr<float>() + r * cols;
+      for (int64_t c = 0; c < cols; ++c, *p++ = '\t') p = format_python_float(p, static_cast<double>(d[c]));
+    } else if (m.scalar_type() == at::kDouble) {
+      const double* d = m.data_ptr<double>() + r * cols;
+      for (int64_t c = 0; c < cols; ++c, *p++ = '\t') p = format_python_float(p, d[c]);
+    } else {
+      const int64_t* d = m.data_ptr<int64_t>() + r * cols;
+      for (int64_t c = 0; c < cols; ++c, *p++ = '\t') p = std::to_chars(p, p + 20, d[c]).ptr;
+    }
+    p[-1] = '\n';
+    if (static_cast<size_t>(p - buf.get()) >= kChunk) {
+      file.write({buf.get(), static_cast<size_t>(p - buf.get())});
+      p = buf.get();
+    }
   }
+  file.write({buf.get(), static_cast<size_t>(p - buf.get())});
+  file.commit();
 }
 
 // ---- the deferred work ---------------------------------------------------------------------
@@ -271,9 +300,14 @@ class DeferredEmbedding final : public DeferredPayload {
   DeferredEmbedding(detail::HostSnapshot mat, std::optional<detail::HostSnapshot> sprite, bool sprite_ready,
                     std::optional<std::string> metadata_tsv, std::string dir, std::string key, std::string entry,
                     ProjectorConfig config)
-      : mat_(std::move(mat)), sprite_(std::move(sprite)), sprite_ready_(sprite_ready),
-        metadata_tsv_(std::move(metadata_tsv)), dir_(std::move(dir)), key_(std::move(key)),
-        entry_(std::move(entry)), config_(std::move(config)) {}
+      : mat_(std::move(mat)),
+        sprite_(std::move(sprite)),
+        sprite_ready_(sprite_ready),
+        metadata_tsv_(std::move(metadata_tsv)),
+        dir_(std::move(dir)),
+        key_(std::move(key)),
+        entry_(std::move(entry)),
+        config_(std::move(config)) {}
 
   SummaryPayload resolve() override {
     make_dirs(dir_);
@@ -282,7 +316,7 @@ class DeferredEmbedding final : public DeferredPayload {
       const at::Tensor& s = sprite_->wait();
       write_file(dir_ + "/sprite.png", encode_png(detail::image_from_hwc_uint8(sprite_ready_ ? s : sprite_pixels(s))));
     }
-    write_file(dir_ + "/tensors.tsv", format_matrix(mat_.wait()));
+    write_matrix(dir_ + "/tensors.tsv", mat_.wait());
     {
       std::lock_guard lk(*config_.mu);
       (*config_.entries)[key_] = entry_;
@@ -351,8 +385,8 @@ void check_label_img(std::string_view tag, const at::Tensor& mat, const at::Tens
 
 // Everything after validation: snapshots, names, one deferred record.
 void submit(EventWriter& writer, const std::string& log_dir, std::mutex& mu,
-            std::map<std::string, std::string>& entries, const at::Tensor& mat,
-            std::optional<std::string> metadata_tsv, const at::Tensor& label_img, int64_t step, std::string_view tag) {
+            std::map<std::string, std::string>& entries, const at::Tensor& mat, std::optional<std::string> metadata_tsv,
+            const at::Tensor& label_img, int64_t step, std::string_view tag) {
   const std::string step_dir = zfill5(step);
   const std::string subdir = step_dir + "/" + escape_tag(tag);
   std::optional<std::pair<int64_t, int64_t>> sprite_wh;
@@ -366,12 +400,11 @@ void submit(EventWriter& writer, const std::string& log_dir, std::mutex& mu,
   at::Tensor m = mat.detach();
   if (m.scalar_type() == at::kBFloat16) m = m.to(at::kFloat);  // exact (PyTorch goes through float16)
   std::string entry = config_entry(tag, step_dir, subdir, metadata_tsv.has_value(), sprite_wh);
-  writer.add_deferred(tag, step,
-                      std::make_unique<DeferredEmbedding>(detail::HostSnapshot::take(m), std::move(sprite),
-                                                          sprite_ready, std::move(metadata_tsv), log_dir + "/" + subdir,
-                                                          subdir, std::move(entry),
-                                                          ProjectorConfig{log_dir + "/projector_config.pbtxt", &mu,
-                                                                          &entries}));
+  writer.add_deferred(
+      tag, step,
+      std::make_unique<DeferredEmbedding>(detail::HostSnapshot::take(m), std::move(sprite), sprite_ready,
+                                          std::move(metadata_tsv), log_dir + "/" + subdir, subdir, std::move(entry),
+                                          ProjectorConfig{log_dir + "/projector_config.pbtxt", &mu, &entries}));
 }
 
 }  // namespace

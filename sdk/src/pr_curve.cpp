@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <optional>
 
 #include "pr_mesh_encode.h"
@@ -20,9 +19,9 @@
 namespace trainscope {
 namespace {
 
-constexpr int kMaxThresholds = 127;      // PyTorch's cap ("value > 127 breaks protobuf")
-constexpr int64_t kNumpyBlock = 65536;   // numpy.histogram adds bincounts of blocks this long
-constexpr double kMinimumCount = 1e-7;   // compute_curve's _MINIMUM_COUNT
+constexpr int kMaxThresholds = 127;     // PyTorch's cap ("value > 127 breaks protobuf")
+constexpr int64_t kNumpyBlock = 65536;  // numpy.histogram adds bincounts of blocks this long
+constexpr double kMinimumCount = 1e-7;  // compute_curve's _MINIMUM_COUNT
 
 void check_operand(const char* api, std::string_view tag, const char* name, const at::Tensor& t) {
   TORCH_CHECK_VALUE(t.defined(), api, ": tag '", tag, "': ", name, " is undefined");
@@ -203,8 +202,7 @@ void SummaryWriter::add_pr_curve(std::string_view tag, const at::Tensor& labels,
                       "); expected one per prediction (", predictions.numel(), ") or a single weight");
     check_same_device(api, tag, "weights", weights, predictions);
   }
-  TORCH_CHECK_VALUE(num_thresholds >= 2, api, ": tag '", tag, "': num_thresholds must be >= 2, got ",
-                    num_thresholds);
+  TORCH_CHECK_VALUE(num_thresholds >= 2, api, ": tag '", tag, "': num_thresholds must be >= 2, got ", num_thresholds);
   const int n = std::min(num_thresholds, kMaxThresholds);
   if (predictions.is_cuda()) {
     writer_->add_deferred(tag, step,
@@ -225,27 +223,28 @@ void SummaryWriter::add_pr_curve_raw(std::string_view tag, const at::Tensor& tru
                                      const at::Tensor& recall, int64_t step, int num_thresholds) {
   constexpr const char* api = "add_pr_curve_raw";
   TORCH_CHECK_VALUE(!tag.empty(), api, ": tag is empty");
-  const std::pair<const char*, const at::Tensor*> rows[] = {
-      {"true_positive_counts", &true_positive_counts}, {"false_positive_counts", &false_positive_counts},
-      {"true_negative_counts", &true_negative_counts}, {"false_negative_counts", &false_negative_counts},
-      {"precision", &precision},                       {"recall", &recall}};
+  const std::pair<const char*, const at::Tensor*> rows[] = {{"true_positive_counts", &true_positive_counts},
+                                                            {"false_positive_counts", &false_positive_counts},
+                                                            {"true_negative_counts", &true_negative_counts},
+                                                            {"false_negative_counts", &false_negative_counts},
+                                                            {"precision", &precision},
+                                                            {"recall", &recall}};
   for (const auto& [name, t] : rows) {
     check_operand(api, tag, name, *t);
     TORCH_CHECK_VALUE(t->numel() > 0, api, ": tag '", tag, "': ", name, " is empty");
-    TORCH_CHECK_VALUE(t->numel() == true_positive_counts.numel(), api, ": tag '", tag, "': ", name, " has ",
-                      t->numel(), " elements (shape ", t->sizes(), ") but true_positive_counts has ",
-                      true_positive_counts.numel(), "; all six need one value per threshold");
+    TORCH_CHECK_VALUE(t->numel() == true_positive_counts.numel(), api, ": tag '", tag, "': ", name, " has ", t->numel(),
+                      " elements (shape ", t->sizes(), ") but true_positive_counts has ", true_positive_counts.numel(),
+                      "; all six need one value per threshold");
     TORCH_CHECK_VALUE(t->device() == true_positive_counts.device(), api, ": tag '", tag, "': ", name, " is on ",
                       t->device(), " but true_positive_counts is on ", true_positive_counts.device());
   }
-  TORCH_CHECK_VALUE(num_thresholds >= 2, api, ": tag '", tag, "': num_thresholds must be >= 2, got ",
-                    num_thresholds);
+  TORCH_CHECK_VALUE(num_thresholds >= 2, api, ": tag '", tag, "': num_thresholds must be >= 2, got ", num_thresholds);
   std::vector<at::Tensor> parts;
   for (const auto& [name, t] : rows) parts.push_back(as_numpy_float64(*t));
   const at::Tensor stacked = at::stack(parts).to(at::kFloat);
-  writer_->add_deferred(
-      tag, step,
-      std::make_unique<DeferredRawCurve>(detail::HostSnapshot::take(stacked), std::min(num_thresholds, kMaxThresholds)));
+  writer_->add_deferred(tag, step,
+                        std::make_unique<DeferredRawCurve>(detail::HostSnapshot::take(stacked),
+                                                           std::min(num_thresholds, kMaxThresholds)));
 }
 
 }  // namespace trainscope
