@@ -1,0 +1,800 @@
+// TOML -> RunConfig. The only translation unit that includes TOML++ (it is costly to compile).
+// Every problem is collected, not just the first, and each names file:line:column (TOML++
+// keeps the source position of every key and node).
+#include "trainscope/config.h"
+
+#define TOML_ENABLE_FORMATTERS 0  // we only parse
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+namespace trainscope {
+
+ConfigError::ConfigError(std::vector<std::string> problems)
+    : std::runtime_error([&] {
+        std::string all;
+        for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
+        return all;
+      }()),
+      problems_(std::move(problems)) {}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  // Optimal string alignment: Levenshtein plus adjacent transpositions ("nrom" -> "norm" is 1).
+  const size_t n = a.size(), m = b.size();
+  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
+  auto lower = [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); };
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      const size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) && lower(a[i - 2]) == lower(b[j - 1])) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+std::string nearest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = SIZE_MAX;
+  for (const auto& c : candidates) {
+    const size_t d = edit_distance(word, c);
+    if (d < best_d) best_d = d, best = c;
+  }
+  // Close enough to be a typo: 1 edit for short words, up to a third of the word otherwise.
+  const size_t limit = word.size() <= 3 ? 1 : std::max<size_t>(2, word.size() / 3);
+  if (best_d <= limit) return best;
+  // Or one is the start of the other ("training" -> "train", "valid" -> "validation").
+  auto starts_with = [](std::string_view s, std::string_view prefix) {
+    return prefix.size() >= 3 && s.size() >= prefix.size() && edit_distance(s.substr(0, prefix.size()), prefix) == 0;
+  };
+  for (const auto& c : candidates) {
+    if (starts_with(word, c) || starts_with(c, word)) return c;
+  }
+  return std::string();
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
+
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  const std::string n = nearest(word, candidates);
+  return n.empty() ? std::string() : "; did you mean '" + n + "'?";
+}
+
+const char* type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "int";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "bool";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    default:
+      return "nothing";
+  }
+}
+
+std::string format_double(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+// Collects problems and knows where every node came from.
+struct Reader {
+  std::string source;  // file name used in messages
+  std::vector<std::string> problems;
+  std::map<const toml::node*, std::string> origins;  // nodes set by --set -> "--set k=v"
+  RunConfig* config = nullptr;
+
+  std::string at(const toml::source_region& region) const {
+    const auto& b = region.begin;
+    if (b.line == 0) return source;
+    return source + ":" + std::to_string(b.line) + ":" + std::to_string(b.column);
+  }
+  std::string where(const toml::node& n) const {
+    auto it = origins.find(&n);
+    return it != origins.end() ? it->second : at(n.source());
+  }
+  // A key's own position (an unknown key is reported where the key is written).
+  std::string where(const toml::key& k, const toml::node& v) const {
+    auto it = origins.find(&v);
+    if (it != origins.end()) return it->second;
+    return k.source().begin.line ? at(k.source()) : where(v);
+  }
+  void error(const std::string& location, const std::string& message) { problems.push_back(location + ": " + message); }
+  void locate(const std::string& key, const toml::node& n) { config->locations.emplace(key, where(n)); }
+};
+
+std::optional<std::vector<std::string>> as_string_list(const toml::node& n) {
+  const toml::array* arr = n.as_array();
+  if (!arr) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& el : *arr) {
+    const auto* s = el.as_string();
+    if (!s) return std::nullopt;
+    out.push_back(s->get());
+  }
+  return out;
+}
+
+// Reads the known keys of one table with type checks; reports the keys nobody read.
+class Section {
+ public:
+  Section(Reader& r, const toml::table& table, std::string prefix) : r_(r), table_(table), prefix_(std::move(prefix)) {}
+
+  void read(const char* key, std::string& out) {
+    if (const toml::node* n = find(key)) {
+      if (const auto* v = n->as_string())
+        out = v->get();
+      else
+        mismatch(key, *n, "string");
+    }
+  }
+  void read(const char* key, int64_t& out) {
+    if (const toml::node* n = find(key)) {
+      if (const auto* v = n->as_integer())
+        out = v->get();
+      else
+        mismatch(key, *n, "int");
+    }
+  }
+  void read(const char* key, double& out) {  // an int is accepted for a float
+    if (const toml::node* n = find(key)) {
+      if (const auto* f = n->as_floating_point())
+        out = f->get();
+      else if (const auto* i = n->as_integer())
+        out = static_cast<double>(i->get());
+      else
+        mismatch(key, *n, "float");
+    }
+  }
+  void read(const char* key, bool& out) {
+    if (const toml::node* n = find(key)) {
+      if (const auto* v = n->as_boolean())
+        out = v->get();
+      else
+        mismatch(key, *n, "bool");
+    }
+  }
+  void read(const char* key, std::vector<std::string>& out) {
+    if (const toml::node* n = find(key)) {
+      if (auto v = as_string_list(*n))
+        out = std::move(*v);
+      else
+        mismatch(key, *n, "array of strings");
+    }
+  }
+  void read(const char* key, std::vector<double>& out) {
+    if (const toml::node* n = find(key)) {
+      const toml::array* arr = n->as_array();
+      std::vector<double> values;
+      bool ok = arr != nullptr;
+      for (size_t i = 0; ok && i < arr->size(); ++i) {
+        const toml::node& el = *arr->get(i);
+        if (const auto* f = el.as_floating_point())
+          values.push_back(f->get());
+        else if (const auto* k = el.as_integer())
+          values.push_back(static_cast<double>(k->get()));
+        else
+          ok = false;
+      }
+      if (ok)
+        out = std::move(values);
+      else
+        mismatch(key, *n, "array of numbers");
+    }
+  }
+  void read(const char* key, std::vector<int64_t>& out) {
+    if (const toml::node* n = find(key)) {
+      const toml::array* arr = n->as_array();
+      std::vector<int64_t> values;
+      bool ok = arr != nullptr;
+      for (size_t i = 0; ok && i < arr->size(); ++i) {
+        if (const auto* k = arr->get(i)->as_integer())
+          values.push_back(k->get());
+        else
+          ok = false;
+      }
+      if (ok)
+        out = std::move(values);
+      else
+        mismatch(key, *n, "array of ints");
+    }
+  }
+  // The node of `key` when present (marks it known and records its location).
+  const toml::node* find(const char* key) {
+    known_.emplace_back(key);
+    const toml::node* n = table_.get(key);
+    if (n) r_.locate(prefix_ + key, *n);
+    return n;
+  }
+  // Reports every key of the table that no read() asked for.
+  void finish(const std::string& context) {
+    for (auto&& [k, v] : table_) {
+      const std::string key(k.str());
+      if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+      const std::string hint = did_you_mean(key, known_);
+      r_.error(r_.where(k, v),
+               "unknown key '" + key + "' " + context + (hint.empty() ? " (valid keys: " + join(known_) + ")" : hint));
+    }
+  }
+  const std::vector<std::string>& known() const { return known_; }
+
+ private:
+  void mismatch(const char* key, const toml::node& n, const char* expected) {
+    r_.error(r_.where(n), prefix_ + key + ": expected " + expected + ", got " + type_name(n));
+  }
+  Reader& r_;
+  const toml::table& table_;
+  std::string prefix_;
+  std::vector<std::string> known_;
+};
+
+// A free value ([hparams], model options, plugin options without schema type): bool, int,
+// float, string; with `lists`, also an array of strings.
+std::optional<OptionValue> free_value(const toml::node& n, bool lists) {
+  if (const auto* v = n.as_boolean()) return OptionValue{v->get()};
+  if (const auto* v = n.as_integer()) return OptionValue{v->get()};
+  if (const auto* v = n.as_floating_point()) return OptionValue{v->get()};
+  if (const auto* v = n.as_string()) return OptionValue{v->get()};
+  if (lists) {
+    if (auto l = as_string_list(n)) return OptionValue{std::move(*l)};
+  }
+  return std::nullopt;
+}
+
+// Converts `n` to the schema's type (an int is accepted for a float).
+std::optional<OptionValue> typed_value(const toml::node& n, OptionType type) {
+  switch (type) {
+    case OptionType::kBool:
+      if (const auto* v = n.as_boolean()) return OptionValue{v->get()};
+      break;
+    case OptionType::kInt:
+      if (const auto* v = n.as_integer()) return OptionValue{v->get()};
+      break;
+    case OptionType::kDouble:
+      if (const auto* v = n.as_floating_point()) return OptionValue{v->get()};
+      if (const auto* v = n.as_integer()) return OptionValue{static_cast<double>(v->get())};
+      break;
+    case OptionType::kString:
+      if (const auto* v = n.as_string()) return OptionValue{v->get()};
+      break;
+    case OptionType::kStringList:
+      if (auto l = as_string_list(n)) return OptionValue{std::move(*l)};
+      break;
+  }
+  return std::nullopt;
+}
+
+std::string resolve_dir(const std::string& dir, const std::string& source_name) {
+  if (dir.empty() || dir.front() == '/') return dir;
+  const size_t slash = source_name.rfind('/');
+  if (slash == std::string::npos) return dir;
+  return source_name.substr(0, slash + 1) + dir;
+}
+
+void read_run(Reader& r, const toml::table& t, RunSection& run) {
+  Section s(r, t, "run.");
+  s.read("name", run.name);
+  s.read("log_dir", run.log_dir);
+  s.read("seed", run.seed);
+  s.read("device", run.device);
+  s.read("plugin_path", run.plugin_path);
+  for (auto& dir : run.plugin_path) dir = resolve_dir(dir, r.source);
+  s.finish("in [run]");
+}
+
+void read_trainer(Reader& r, const toml::table& t, TrainerSection& tr) {
+  Section s(r, t, "trainer.");
+  s.read("epochs", tr.epochs);
+  s.read("batch_size", tr.batch_size);
+  s.read("optimizer", tr.optimizer);
+  s.read("lr", tr.lr);
+  s.read("momentum", tr.momentum);
+  s.read("weight_decay", tr.weight_decay);
+  s.read("scheduler", tr.scheduler);
+  s.read("step_size", tr.step_size);
+  s.read("gamma", tr.gamma);
+  s.read("clip_grad_norm", tr.clip_grad_norm);
+  s.read("precision", tr.precision);
+  s.read("log_every_n_steps", tr.log_every_n_steps);
+  s.read("checkpoint_dir", tr.checkpoint_dir);
+  s.read("checkpoint_every_n_epochs", tr.checkpoint_every_n_epochs);
+  s.read("resume", tr.resume);
+  s.read("max_steps", tr.max_steps);
+  s.finish("in [trainer]");
+}
+
+void read_data(Reader& r, const toml::table& t, DataSection& d) {
+  Section s(r, t, "data.");
+  s.read("dataset", d.dataset);
+  s.read("path", d.path);
+  s.read("train_limit", d.train_limit);
+  s.read("val_limit", d.val_limit);
+  s.read("normalize_mean", d.normalize_mean);
+  s.read("normalize_std", d.normalize_std);
+  s.read("synthetic_samples", d.synthetic_samples);
+  s.read("synthetic_classes", d.synthetic_classes);
+  s.finish("in [data]");
+}
+
+void read_model(Reader& r, const toml::table& t, ModelSection& m) {
+  Section s(r, t, "model.");
+  s.read("name", m.name);
+  // Every other key is a model-specific option (widths, depths, ...).
+  for (auto&& [k, v] : t) {
+    const std::string key(k.str());
+    if (key == "name") continue;
+    r.locate("model." + key, v);
+    if (auto value = free_value(v, true))
+      m.options[key] = std::move(*value);
+    else
+      r.error(r.where(v),
+              "model." + key + ": expected bool, int, float, string or array of strings, got " + type_name(v));
+  }
+}
+
+void read_hparams(Reader& r, const toml::table& t, std::map<std::string, OptionValue>& hparams) {
+  for (auto&& [k, v] : t) {
+    const std::string key(k.str());
+    r.locate("hparams." + key, v);
+    if (auto value = free_value(v, false))
+      hparams[key] = std::move(*value);
+    else
+      r.error(r.where(v), "hparams." + key + ": expected string, bool, int or float, got " + type_name(v));
+  }
+}
+
+const std::vector<std::string> kPluginKeys = {"name",     "enabled", "every_n_steps", "every_n_epochs",
+                                              "at_steps", "phases",  "on_error"};
+
+std::string unknown_plugin_message(const std::string& name, const PluginCatalog& catalog) {
+  const auto names = catalog.names();
+  std::string msg = "unknown plugin '" + name + "'" + did_you_mean(name, names) +
+                    " (available: " + (names.empty() ? "none found on the plugin search path" : join(names)) + ")";
+  for (const auto& refusal : catalog.refusals) {
+    if (refusal.find("/lib" + name + ".so:") != std::string::npos ||
+        refusal.find("plugin '" + name + "'") != std::string::npos) {
+      msg += "; a library for it was refused: " + refusal;
+      break;
+    }
+  }
+  return msg;
+}
+
+void read_plugin(Reader& r, const toml::table& t, const PluginCatalog& catalog, std::vector<PluginConfig>& out,
+                 std::map<std::string, std::string>& first_seen) {
+  PluginConfig pc;
+  pc.source = r.where(t);
+  const toml::node* name_node = t.get("name");
+  if (name_node == nullptr) {
+    r.error(pc.source, "[[plugin]] needs a name (name = \"...\"; available: " + join(catalog.names()) + ")");
+    return;
+  }
+  if (const auto* s = name_node->as_string()) {
+    pc.name = s->get();
+  } else {
+    r.error(r.where(*name_node), std::string("plugin name: expected string, got ") + type_name(*name_node));
+    return;
+  }
+  const std::string prefix = "plugin." + pc.name + ".";
+  if (auto [it, fresh] = first_seen.emplace(pc.name, r.where(*name_node)); !fresh) {
+    r.error(r.where(*name_node), "plugin '" + pc.name + "' is configured twice (first at " + it->second + ")");
+    return;
+  }
+  r.locate(prefix + "name", *name_node);
+
+  Section s(r, t, prefix);
+  s.read("enabled", pc.enabled);
+  if (const toml::node* n = s.find("every_n_steps")) {
+    if (const auto* v = n->as_integer()) {
+      pc.cadence.every_n_steps = v->get();
+      if (v->get() < 1)
+        r.error(r.where(*n), prefix + "every_n_steps must be >= 1 (got " + std::to_string(v->get()) + ")");
+    } else {
+      r.error(r.where(*n), prefix + "every_n_steps: expected int, got " + type_name(*n));
+    }
+  }
+  s.read("every_n_epochs", pc.cadence.every_n_epochs);
+  s.read("at_steps", pc.cadence.at_steps);
+  if (const toml::node* n = s.find("phases")) {
+    auto phases = as_string_list(*n);
+    if (!phases) {
+      r.error(r.where(*n), prefix + "phases: expected array of strings, got " + type_name(*n));
+    } else if (phases->empty()) {
+      r.error(r.where(*n), prefix + "phases must name at least one of \"train\", \"validation\"");
+    } else {
+      bool train = false, validation = false, ok = true;
+      for (const auto& p : *phases) {
+        if (p == "train")
+          train = true;
+        else if (p == "validation")
+          validation = true;
+        else {
+          ok = false;
+          r.error(r.where(*n), prefix + "phases: unknown phase '" + p + "' (expected \"train\" or \"validation\")" +
+                                   did_you_mean(p, {"train", "validation"}));
+        }
+      }
+      if (ok) pc.cadence.train = train, pc.cadence.validation = validation;
+    }
+  }
+  std::string on_error = "disable";
+  s.read("on_error", on_error);
+  if (on_error == "abort")
+    pc.on_error = ErrorPolicy::kAbort;
+  else if (on_error != "disable")
+    r.error(r.where(*t.get("on_error")), prefix + "on_error: unknown policy '" + on_error +
+                                             "' (expected \"disable\" or \"abort\")" +
+                                             did_you_mean(on_error, {"disable", "abort"}));
+
+  // The plugin's own options, checked against its schema; defaults fill the rest.
+  auto library = catalog.find(pc.name);
+  if (!library) {
+    r.error(r.where(*name_node), unknown_plugin_message(pc.name, catalog));
+  }
+  std::map<std::string, OptionValue> values;
+  std::vector<std::string> candidates = kPluginKeys;
+  if (library) {
+    for (const auto& spec : library->options()) {
+      values[spec.name] = spec.default_value;
+      candidates.push_back(spec.name);
+    }
+  }
+  for (auto&& [k, v] : t) {
+    const std::string key(k.str());
+    if (std::find(kPluginKeys.begin(), kPluginKeys.end(), key) != kPluginKeys.end()) continue;
+    if (!library) continue;  // unknown plugin: already reported, its options cannot be checked
+    const auto& specs = library->options();
+    auto spec = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec& o) { return o.name == key; });
+    if (spec == specs.end()) {
+      std::vector<std::string> option_names;
+      for (const auto& o : specs) option_names.push_back(o.name);
+      const std::string hint = did_you_mean(key, candidates);
+      r.error(r.where(k, v),
+              "unknown option '" + key + "' for plugin '" + pc.name + "'" +
+                  (hint.empty()
+                       ? " (its options: " + (option_names.empty() ? std::string("none") : join(option_names)) + ")"
+                       : hint));
+      continue;
+    }
+    r.locate(prefix + key, v);
+    if (auto value = typed_value(v, spec->type))
+      values[key] = std::move(*value);
+    else
+      r.error(r.where(v), prefix + key + ": expected " + option_type_name(spec->type) + ", got " + type_name(v));
+  }
+  pc.options = Options(std::move(values));
+  out.push_back(std::move(pc));
+}
+
+void read_plugins(Reader& r, const toml::node& node, const PluginCatalog& catalog, std::vector<PluginConfig>& out) {
+  const toml::array* arr = node.as_array();
+  if (arr == nullptr || !arr->is_array_of_tables()) {
+    r.error(r.where(node), "'plugin' must be an array of tables: write each plugin as a [[plugin]] table");
+    return;
+  }
+  std::map<std::string, std::string> first_seen;
+  for (const auto& el : *arr) read_plugin(r, *el.as_table(), catalog, out, first_seen);
+}
+
+// Applies "--set key=value" overrides to the parsed tree.
+void apply_overrides(Reader& r, toml::table& root, const std::vector<std::string>& overrides) {
+  for (const auto& o : overrides) {
+    const std::string origin = "--set " + o;
+    const size_t eq = o.find('=');
+    std::vector<std::string> parts;
+    if (eq != std::string::npos) {
+      std::string key = o.substr(0, eq);
+      size_t start = 0;
+      while (start <= key.size()) {
+        size_t dot = key.find('.', start);
+        if (dot == std::string::npos) dot = key.size();
+        parts.push_back(key.substr(start, dot - start));
+        start = dot + 1;
+      }
+    }
+    if (eq == std::string::npos || parts.size() < 2 ||
+        std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); })) {
+      r.error(origin, "expected section.key=value (e.g. trainer.lr=0.01 or plugin.<name>.<option>=value)");
+      continue;
+    }
+    // The value is TOML when it parses as such; otherwise a bare string (adam, cuda:0).
+    toml::table holder;
+    try {
+      holder = toml::parse(std::string_view("v = " + o.substr(eq + 1)), std::string_view("--set"));
+    } catch (const toml::parse_error&) {
+      holder = toml::table{};
+      holder.insert_or_assign("v", o.substr(eq + 1));
+    }
+    toml::node& value = *holder.get("v");
+
+    toml::table* dest = &root;
+    if (parts[0] == "plugin") {
+      if (parts.size() != 3) {
+        r.error(origin, "plugin overrides are plugin.<name>.<option>=value");
+        continue;
+      }
+      toml::node* list_node = root.get("plugin");
+      if (list_node == nullptr) {
+        root.insert_or_assign("plugin", toml::array{});
+        list_node = root.get("plugin");
+      }
+      toml::array* list = list_node->as_array();
+      if (list == nullptr || !list->is_array_of_tables()) {
+        r.error(origin, "'plugin' is not an array of [[plugin]] tables");
+        continue;
+      }
+      dest = nullptr;
+      for (auto& el : *list) {
+        const toml::node* n = el.as_table()->get("name");
+        if (n && n->as_string() && n->as_string()->get() == parts[1]) dest = el.as_table();
+      }
+      if (dest == nullptr) {  // a plugin enabled from the command line
+        list->push_back(toml::table{{"name", parts[1]}});
+        dest = list->back().as_table();
+        r.origins[dest] = origin;
+        r.origins[dest->get("name")] = origin;
+      }
+      parts.erase(parts.begin(), parts.begin() + 2);
+    } else {
+      bool ok = true;
+      for (size_t i = 0; ok && i + 1 < parts.size(); ++i) {
+        toml::node* next = dest->get(parts[i]);
+        if (next == nullptr) {
+          dest->insert_or_assign(parts[i], toml::table{});
+          next = dest->get(parts[i]);
+          r.origins[next] = origin;
+        }
+        if (!next->is_table()) {
+          r.error(origin, "'" + parts[i] + "' is not a table");
+          ok = false;
+        } else {
+          dest = next->as_table();
+        }
+      }
+      if (!ok) continue;
+      parts.erase(parts.begin(), parts.end() - 1);
+    }
+    value.visit([&](auto& v) { dest->insert_or_assign(parts[0], v); });
+    toml::node* placed = dest->get(parts[0]);
+    r.origins[placed] = origin;
+    if (auto* arr = placed->as_array()) {
+      for (auto& el : *arr) r.origins[&el] = origin;
+    }
+  }
+}
+
+// Parses `text`; on a syntax error adds the problem and returns nullopt.
+std::optional<toml::table> parse_toml(Reader& r, std::string_view text) {
+  try {
+    return toml::parse(text, r.source);
+  } catch (const toml::parse_error& e) {
+    r.error(r.at(e.source()), "TOML syntax error: " + std::string(e.description()));
+    return std::nullopt;
+  }
+}
+
+const std::vector<std::string> kTopLevel = {"run", "trainer", "data", "model", "hparams", "plugin"};
+
+RunConfig parse(std::string_view text, const std::string& source_name, const PluginCatalog& catalog,
+                const std::vector<std::string>& overrides) {
+  RunConfig config;
+  config.file = source_name;
+  config.text = std::string(text);
+  Reader r;
+  r.source = source_name;
+  r.config = &config;
+  auto root = parse_toml(r, text);
+  if (!root) throw ConfigError(std::move(r.problems));
+  apply_overrides(r, *root, overrides);
+
+  auto section = [&](const char* name, auto&& fn) {
+    const toml::node* n = root->get(name);
+    if (n == nullptr) return;
+    if (const toml::table* t = n->as_table())
+      fn(*t);
+    else
+      r.error(r.where(*n), std::string("'") + name + "' must be a table ([" + name + "]), got " + type_name(*n));
+  };
+  section("run", [&](const toml::table& t) { read_run(r, t, config.run); });
+  section("trainer", [&](const toml::table& t) { read_trainer(r, t, config.trainer); });
+  section("data", [&](const toml::table& t) { read_data(r, t, config.data); });
+  section("model", [&](const toml::table& t) { read_model(r, t, config.model); });
+  section("hparams", [&](const toml::table& t) { read_hparams(r, t, config.hparams); });
+  if (const toml::node* n = root->get("plugin")) read_plugins(r, *n, catalog, config.plugins);
+  for (auto&& [k, v] : *root) {
+    const std::string key(k.str());
+    if (std::find(kTopLevel.begin(), kTopLevel.end(), key) != kTopLevel.end()) continue;
+    const std::string hint = did_you_mean(key, kTopLevel);
+    r.error(r.where(k, v),
+            "unknown " + std::string(v.is_table() ? "table" : "key") + " '" + key + "'" +
+                (hint.empty() ? " (valid: [run], [trainer], [data], [model], [hparams], [[plugin]])" : hint));
+  }
+
+  // Enum and range checks. A value of the wrong type was reported above and left at its
+  // (valid) default, so nothing is reported twice.
+  for (auto& p : validate(config)) r.problems.push_back(std::move(p));
+  if (!r.problems.empty()) throw ConfigError(std::move(r.problems));
+  return config;
+}
+
+bool read_file(const std::string& path, std::string& out, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = path + ": cannot read: " + std::strerror(errno);
+    return false;
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  out = s.str();
+  return true;
+}
+
+// ---- validate() ----
+
+struct Checker {
+  const RunConfig& config;
+  std::vector<std::string> problems;
+
+  std::string where(const std::string& key) const {
+    auto it = config.locations.find(key);
+    if (it != config.locations.end()) return it->second;
+    return config.file.empty() ? std::string("config") : config.file;
+  }
+  void fail(const std::string& key, const std::string& message) {
+    problems.push_back(where(key) + ": " + key + " " + message);
+  }
+  void at_least(const std::string& key, int64_t v, int64_t min) {
+    if (v < min) fail(key, "must be >= " + std::to_string(min) + " (got " + std::to_string(v) + ")");
+  }
+  void at_least(const std::string& key, double v, double min) {
+    if (!(v >= min)) fail(key, "must be >= " + format_double(min) + " (got " + format_double(v) + ")");
+  }
+  void positive(const std::string& key, double v) {
+    if (!(v > 0)) fail(key, "must be > 0 (got " + format_double(v) + ")");
+  }
+  void one_of(const std::string& key, const std::string& v, const std::vector<std::string>& allowed, const char* what) {
+    if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return;
+    problems.push_back(where(key) + ": " + key + ": unknown " + what + " '" + v +
+                       "' (expected one of: " + join(allowed) + ")" + did_you_mean(v, allowed));
+  }
+};
+
+bool valid_device(const std::string& d) {
+  if (d == "auto" || d == "cpu" || d == "cuda") return true;
+  if (d.rfind("cuda:", 0) != 0 || d.size() == 5) return false;
+  return std::all_of(d.begin() + 5, d.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+// The values the trainer understands. Keep in sync with the trainer's factories.
+std::vector<std::string> validate(const RunConfig& config) {
+  Checker c{config, {}};
+  const auto& run = config.run;
+  if (run.name.empty()) c.fail("run.name", "must not be empty");
+  if (run.log_dir.empty()) c.fail("run.log_dir", "must not be empty");
+  if (!valid_device(run.device)) {
+    c.problems.push_back(c.where("run.device") + ": run.device: unknown device '" + run.device +
+                         "' (expected auto, cpu, cuda or cuda:N)" +
+                         did_you_mean(run.device, {"auto", "cpu", "cuda", "cuda:0"}));
+  }
+
+  const auto& t = config.trainer;
+  c.at_least("trainer.epochs", t.epochs, 1);
+  c.at_least("trainer.batch_size", t.batch_size, 1);
+  c.one_of("trainer.optimizer", t.optimizer, {"adam", "adamw", "sgd"}, "optimizer");
+  c.positive("trainer.lr", t.lr);
+  c.at_least("trainer.momentum", t.momentum, 0.0);
+  c.at_least("trainer.weight_decay", t.weight_decay, 0.0);
+  c.one_of("trainer.scheduler", t.scheduler, {"none", "step", "cosine"}, "scheduler");
+  c.at_least("trainer.step_size", t.step_size, 1);
+  c.positive("trainer.gamma", t.gamma);
+  c.at_least("trainer.clip_grad_norm", t.clip_grad_norm, 0.0);
+  c.one_of("trainer.precision", t.precision, {"fp32", "bf16", "fp16"}, "precision");
+  c.at_least("trainer.log_every_n_steps", t.log_every_n_steps, 1);
+  c.at_least("trainer.checkpoint_every_n_epochs", t.checkpoint_every_n_epochs, 0);
+  c.at_least("trainer.max_steps", t.max_steps, 0);
+
+  const auto& d = config.data;
+  c.one_of("data.dataset", d.dataset, {"fashion_mnist", "mnist_idx", "cifar10", "synthetic"}, "dataset");
+  c.at_least("data.train_limit", d.train_limit, 0);
+  c.at_least("data.val_limit", d.val_limit, 0);
+  c.at_least("data.synthetic_samples", d.synthetic_samples, 1);
+  c.at_least("data.synthetic_classes", d.synthetic_classes, 2);
+  if (!d.normalize_mean.empty() && !d.normalize_std.empty() && d.normalize_mean.size() != d.normalize_std.size()) {
+    c.fail("data.normalize_std", "must have as many entries as data.normalize_mean (" +
+                                     std::to_string(d.normalize_std.size()) + " vs " +
+                                     std::to_string(d.normalize_mean.size()) + ")");
+  }
+  for (double s : d.normalize_std) {
+    if (!(s > 0)) {
+      c.fail("data.normalize_std", "entries must be > 0 (got " + format_double(s) + ")");
+      break;
+    }
+  }
+
+  c.one_of("model.name", config.model.name, {"simple_cnn", "mlp", "resnet"}, "model");
+
+  std::set<std::string> names;
+  for (const auto& p : config.plugins) {
+    const std::string prefix = "plugin." + p.name + ".";
+    if (p.name.empty())
+      c.problems.push_back((p.source.empty() ? c.where("") : p.source) + ": a plugin needs a name");
+    else if (!names.insert(p.name).second)
+      c.problems.push_back((p.source.empty() ? c.where(prefix + "name") : p.source) + ": plugin '" + p.name +
+                           "' is configured twice");
+    c.at_least(prefix + "every_n_steps", p.cadence.every_n_steps, 0);
+    c.at_least(prefix + "every_n_epochs", p.cadence.every_n_epochs, 1);
+    for (int64_t s : p.cadence.at_steps) {
+      if (s < 1) {
+        c.fail(prefix + "at_steps", "entries must be >= 1: steps are counted from 1 (got " + std::to_string(s) + ")");
+        break;
+      }
+    }
+    if (!p.cadence.train && !p.cadence.validation) c.fail(prefix + "phases", "must include train or validation");
+  }
+  return c.problems;
+}
+
+RunConfig parse_config(std::string_view text, const std::string& source_name, const PluginCatalog& catalog,
+                       const std::vector<std::string>& overrides) {
+  return parse(text, source_name, catalog, overrides);
+}
+
+RunConfig load_config(const std::string& path, const PluginCatalog& catalog,
+                      const std::vector<std::string>& overrides) {
+  std::string text, error;
+  if (!read_file(path, text, error)) throw ConfigError({error});
+  return parse(text, path, catalog, overrides);
+}
+
+std::vector<std::string> config_plugin_path(const std::string& path, const std::vector<std::string>& overrides) {
+  std::string text, error;
+  if (!read_file(path, text, error)) return {};
+  RunConfig scratch;
+  Reader r;
+  r.source = path;
+  r.config = &scratch;
+  auto root = parse_toml(r, text);
+  if (!root) return {};
+  apply_overrides(r, *root, overrides);
+  if (const toml::table* run = (*root)["run"].as_table()) {
+    Section s(r, *run, "run.");
+    s.read("plugin_path", scratch.run.plugin_path);
+  }
+  for (auto& dir : scratch.run.plugin_path) dir = resolve_dir(dir, path);
+  return scratch.run.plugin_path;
+}
+
+}  // namespace trainscope
