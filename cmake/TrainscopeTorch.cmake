@@ -24,3 +24,6 @@ if(NOT TORCH_FOUND)
   message(FATAL_ERROR "libtorch not found: run scripts/setup.sh (creates .venv with torch==2.11.0) or pass -DTorch_DIR=")
 endif()
 # Torch's imported target carries no compile flags we need beyond its include dirs and ABI define.
+# libtorch's directory, for the install rpath of our libraries (the wheel's lib/ is not on
+# the system search path).
+get_filename_component(TRAINSCOPE_TORCH_LIB_DIR "${TORCH_LIBRARY}" DIRECTORY)

@@ -95,6 +95,7 @@ struct HookBus::Entry {
   HookMask hooks = 0;
   bool always = true;  // trivial cadence: no per-call check
   bool disabled = false;
+  std::string state;  // this plugin's checkpoint state (ctx.state() during its hooks)
   uint64_t calls[kHookCount] = {};
   uint64_t ticks[kHookCount] = {};
   uint64_t taken_ticks = 0;  // total ticks at the last take_overhead()
@@ -179,6 +180,8 @@ void HookBus::dispatch(Hook hook, HookContext& ctx) {
     if (!e.always && !cadence_fires(e.config.cadence, hook, ctx.phase_, ctx.step_, ctx.epoch_)) continue;
     ctx.plugin_name_ = &e.name;
     ctx.options_ = e.options;
+    ctx.state_ = &e.state;
+    if (hook == Hook::kSaveCheckpoint) e.state.clear();  // each save starts from nothing
     if (t0 == 0) t0 = ticks_now();
     const int rc = e.invoke(e.plugin, hook, ctx, &error);
     // One clock read per call: the end of this call is the start of the next one.
@@ -193,6 +196,20 @@ void HookBus::dispatch(Hook hook, HookContext& ctx) {
     }
   }
   if (failed) rebuild_subscribers();
+}
+
+std::map<std::string, std::string> HookBus::plugin_states() const {
+  std::map<std::string, std::string> out;
+  for (const auto& e : entries_)
+    if (!e->state.empty()) out[e->name] = e->state;
+  return out;
+}
+
+void HookBus::set_plugin_states(const std::map<std::string, std::string>& states) {
+  for (auto& e : entries_) {
+    auto it = states.find(e->name);
+    e->state = it == states.end() ? std::string() : it->second;
+  }
 }
 
 void HookBus::fail(Entry& e, Hook hook, const std::string& message) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -90,6 +91,11 @@ class TRAINSCOPE_API HookBus {
   // A table of per-plugin cost (plugin, calls, total ms, mean us per call), printed at the
   // end of fit.
   std::string timing_report() const;
+
+  // Checkpoint state per plugin: what each wrote to ctx.state() in its last save_checkpoint
+  // hook; set_plugin_states() gives each its own before load_checkpoint is emitted.
+  std::map<std::string, std::string> plugin_states() const;
+  void set_plugin_states(const std::map<std::string, std::string>& states);
 
   size_t size() const;
   std::vector<std::string> plugin_names() const;

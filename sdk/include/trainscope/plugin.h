@@ -80,9 +80,14 @@ struct PluginDescriptor {
 #define TRAINSCOPE_STR2_(x) #x
 #define TRAINSCOPE_STR_(x) TRAINSCOPE_STR2_(x)
 // The build fingerprint: everything that must match between the core and a plugin.
-#define TRAINSCOPE_BUILD_FINGERPRINT                                                                   \
-  "gcc-" TRAINSCOPE_STR_(__GNUC__) "." TRAINSCOPE_STR_(__GNUC_MINOR__) ";cxx11abi=" TRAINSCOPE_STR_( \
-      _GLIBCXX_USE_CXX11_ABI) ";torch=" TORCH_VERSION ";sdk=" TRAINSCOPE_STR_(TRAINSCOPE_VERSION_MAJOR) "." TRAINSCOPE_STR_(TRAINSCOPE_VERSION_MINOR)
+#if defined(__clang__)
+#define TRAINSCOPE_COMPILER_ID_ "clang-" TRAINSCOPE_STR_(__clang_major__) "." TRAINSCOPE_STR_(__clang_minor__)
+#else
+#define TRAINSCOPE_COMPILER_ID_ "gcc-" TRAINSCOPE_STR_(__GNUC__) "." TRAINSCOPE_STR_(__GNUC_MINOR__)
+#endif
+#define TRAINSCOPE_BUILD_FINGERPRINT                                                                 \
+  TRAINSCOPE_COMPILER_ID_ ";cxx11abi=" TRAINSCOPE_STR_(_GLIBCXX_USE_CXX11_ABI) ";torch=" TORCH_VERSION \
+                          ";sdk=" TRAINSCOPE_STR_(TRAINSCOPE_VERSION_MAJOR) "." TRAINSCOPE_STR_(TRAINSCOPE_VERSION_MINOR)
 
 // Fingerprint the core (or any host) was built with.
 TRAINSCOPE_API const char* host_build_fingerprint();

@@ -1,0 +1,171 @@
+// Checkpoint files (see checkpoint.h).
+#include "trainscope/checkpoint.h"
+
+#include <ATen/Context.h>
+#include <ATen/core/List.h>
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
+
+#include <filesystem>
+#include <regex>
+#include <stdexcept>
+
+namespace trainscope {
+namespace fs = std::filesystem;
+
+void capture_rng(TrainingState& state) {
+  {
+    auto gen = at::globalContext().defaultGenerator(c10::DeviceType::CPU);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    state.cpu_rng = gen.get_state();
+  }
+  state.cuda_rng.clear();
+  if (torch::cuda::is_available()) {
+    for (c10::DeviceIndex i = 0; i < static_cast<c10::DeviceIndex>(torch::cuda::device_count()); ++i) {
+      auto gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, i));
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      state.cuda_rng.push_back(gen.get_state());
+    }
+  }
+}
+
+void restore_rng(const TrainingState& state) {
+  if (state.cpu_rng.defined()) {
+    auto gen = at::globalContext().defaultGenerator(c10::DeviceType::CPU);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state.cpu_rng.cpu());
+  }
+  if (!state.cuda_rng.empty() && torch::cuda::is_available()) {
+    const auto n = std::min<size_t>(state.cuda_rng.size(), torch::cuda::device_count());
+    for (size_t i = 0; i < n; ++i) {
+      auto gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i)));
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state.cuda_rng[i].cpu());
+    }
+  }
+}
+
+void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                     const TrainingState& state) {
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(kCheckpointFormat));
+  archive.write("step", c10::IValue(state.step));
+  archive.write("epoch", c10::IValue(state.epoch));
+  archive.write("base_lrs", c10::IValue(c10::List<double>(state.base_lrs)));
+
+  torch::serialize::OutputArchive model_archive;
+  model.save(model_archive);
+  archive.write("model", model_archive);
+  if (optimizer) {
+    torch::serialize::OutputArchive opt_archive;
+    optimizer->save(opt_archive);
+    archive.write("optimizer", opt_archive);
+  }
+  if (state.grad_scale.defined()) {
+    archive.write("grad_scale", state.grad_scale, /*is_buffer=*/true);
+    archive.write("growth_tracker", state.growth_tracker, /*is_buffer=*/true);
+  }
+  if (state.cpu_rng.defined()) archive.write("rng_cpu", state.cpu_rng, /*is_buffer=*/true);
+  archive.write("rng_cuda_count", c10::IValue(static_cast<int64_t>(state.cuda_rng.size())));
+  for (size_t i = 0; i < state.cuda_rng.size(); ++i) {
+    archive.write("rng_cuda_" + std::to_string(i), state.cuda_rng[i], /*is_buffer=*/true);
+  }
+  // Plugin names need not be valid archive keys: store two parallel lists.
+  c10::List<std::string> names, states;
+  for (const auto& [name, blob] : state.plugin_states) {
+    names.push_back(name);
+    states.push_back(blob);
+  }
+  archive.write("plugin_names", c10::IValue(names));
+  archive.write("plugin_states", c10::IValue(states));
+
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  fs::rename(tmp, target);
+}
+
+TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                              const c10::Device& device) {
+  if (!fs::is_regular_file(path)) throw std::runtime_error(path + ": no such checkpoint");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, device);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": not a readable checkpoint (" + e.what() + ")");
+  }
+  c10::IValue v;
+  if (!archive.try_read("format", v) || !v.isInt()) throw std::runtime_error(path + ": not a trainscope checkpoint");
+  if (v.toInt() > kCheckpointFormat) {
+    throw std::runtime_error(path + ": checkpoint format " + std::to_string(v.toInt()) +
+                             " is newer than this build reads (" + std::to_string(kCheckpointFormat) + ")");
+  }
+  TrainingState state;
+  try {
+    archive.read("step", v);
+    state.step = v.toInt();
+    archive.read("epoch", v);
+    state.epoch = v.toInt();
+    archive.read("base_lrs", v);
+    for (double lr : v.toDoubleList()) state.base_lrs.push_back(lr);
+
+    torch::serialize::InputArchive model_archive;
+    archive.read("model", model_archive);
+    model.load(model_archive);
+    if (optimizer) {
+      torch::serialize::InputArchive opt_archive;
+      if (!archive.try_read("optimizer", opt_archive)) throw std::runtime_error("it holds no optimizer state");
+      optimizer->load(opt_archive);
+    }
+    // Each read into an undefined tensor: reading into a defined one would write into it.
+    if (at::Tensor scale; archive.try_read("grad_scale", scale, /*is_buffer=*/true)) {
+      state.grad_scale = scale;
+      archive.read("growth_tracker", state.growth_tracker, /*is_buffer=*/true);
+    }
+    if (at::Tensor rng; archive.try_read("rng_cpu", rng, /*is_buffer=*/true)) state.cpu_rng = rng.cpu();
+    archive.read("rng_cuda_count", v);
+    for (int64_t i = 0; i < v.toInt(); ++i) {
+      at::Tensor s;
+      archive.read("rng_cuda_" + std::to_string(i), s, /*is_buffer=*/true);
+      state.cuda_rng.push_back(s.cpu());
+    }
+    c10::IValue names, states;
+    archive.read("plugin_names", names);
+    archive.read("plugin_states", states);
+    auto n = names.toList(), s = states.toList();
+    for (size_t i = 0; i < n.size() && i < s.size(); ++i) {
+      state.plugin_states[n.get(i).toStringRef()] = s.get(i).toStringRef();
+    }
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": cannot restore the checkpoint: " + e.what());
+  }
+  return state;
+}
+
+std::string checkpoint_path(const std::string& dir, int64_t epochs_completed) {
+  char name[32];
+  std::snprintf(name, sizeof name, "epoch_%04lld.pt", static_cast<long long>(epochs_completed));
+  return (fs::path(dir) / name).string();
+}
+
+std::string latest_checkpoint(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return {};
+  static const std::regex kName(R"(epoch_(\d+)\.pt)");
+  int64_t best = -1;
+  std::string found;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && std::regex_match(name, m, kName)) {
+      const int64_t e = std::stoll(m[1].str());
+      if (e > best) best = e, found = entry.path().string();
+    }
+  }
+  return found;
+}
+
+}  // namespace trainscope

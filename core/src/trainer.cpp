@@ -1,0 +1,579 @@
+// The training loop (see trainer.h for the order of hooks).
+//
+// Hot path: without plugins a training step costs the model's own work plus a handful of
+// branches and one device-side add (the epoch's loss sum). The host reads the device only
+// once per log interval (the loss for the console) and once per epoch (the metrics), except
+// for fp16's grad scaler, which reads its overflow flag every step as PyTorch's GradScaler does.
+#include "trainscope/trainer.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <stdexcept>
+
+#include "amp.h"
+#include "trainscope/checkpoint.h"
+#include "trainscope/hook_bus.h"
+#include "trainscope/hook_context.h"
+#include "trainscope/progress.h"
+#include "trainscope/summary_writer.h"
+#include "trainscope/tap.h"
+
+namespace trainscope {
+namespace {
+
+c10::ScalarType amp_dtype(const std::string& precision) {
+  if (precision == "fp32" || precision.empty()) return c10::kFloat;
+  if (precision == "bf16") return c10::kBFloat16;
+  if (precision == "fp16") return c10::kHalf;
+  throw std::invalid_argument("[trainer] precision = \"" + precision + "\" is not known (fp32, bf16, fp16)");
+}
+
+// Plugin checkpoint state goes through the bus, which knows which plugin is being called. A
+// bus that keeps one state string per plugin (plugin_states / set_plugin_states) gives every
+// plugin its own; without that, a bus of exactly one plugin still round-trips its state.
+template <typename Bus>
+std::map<std::string, std::string> save_plugin_states(Bus& bus, HookContext& ctx, std::string& scratch) {
+  if constexpr (requires(Bus & b) { b.plugin_states(); }) {
+    bus.emit(Hook::kSaveCheckpoint, ctx);
+    return bus.plugin_states();
+  } else {
+    scratch.clear();
+    ctx.state_ = &scratch;
+    bus.emit(Hook::kSaveCheckpoint, ctx);
+    if (bus.size() == 1) return {{bus.plugin_names().front(), scratch}};
+    if (!scratch.empty()) {
+      std::fprintf(
+          stderr,
+          "[trainscope] plugin checkpoint state of %zu plugins cannot be told apart by this HookBus; not saved\n",
+          bus.size());
+    }
+    return {};
+  }
+}
+
+template <typename Bus>
+void load_plugin_states(Bus& bus, HookContext& ctx, const std::map<std::string, std::string>& states,
+                        std::string& scratch) {
+  if constexpr (requires(Bus & b) { b.set_plugin_states(states); }) {
+    bus.set_plugin_states(states);
+    bus.emit(Hook::kLoadCheckpoint, ctx);
+  } else {
+    scratch.clear();
+    if (bus.size() == 1) {
+      auto it = states.find(bus.plugin_names().front());
+      if (it != states.end()) scratch = it->second;
+    }
+    ctx.state_ = &scratch;
+    bus.emit(Hook::kLoadCheckpoint, ctx);
+  }
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  Model model;
+  RunSection run;
+  TrainerSection cfg;
+  c10::Device device{c10::kCPU};
+  TensorDataset train, val;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  bool optimizer_from_code = false;
+  std::unique_ptr<LrScheduler> scheduler;
+  bool scheduler_from_code = false;
+  LossFn loss_fn = softmax_cross_entropy;
+  HookBus* bus = nullptr;
+  std::map<std::string, OptionValue> user_hparams;
+  std::string config_text;
+  std::FILE* progress_out = stdout;
+  int progress_tty = -1;
+
+  // ---- State of one fit ----
+  std::unique_ptr<BatchLoader> train_loader;
+  std::unique_ptr<SummaryWriter> writer;
+  HookContext ctx;
+  TapSet taps;
+  std::map<std::string, double> metrics;
+  std::map<std::string, OptionValue> hparams;
+  std::string run_dir_text;
+  bool stop = false;
+  std::string stop_reason;
+  bool skip_step = false;
+  std::string state_scratch;
+  std::vector<at::Tensor> params;
+  std::vector<std::string> child_names;  // Sequential models: the children's names
+  std::vector<double> base_lrs;
+  detail::GradScaler scaler;
+  bool autocast = false;
+  c10::ScalarType autocast_dtype = c10::kFloat;
+  int64_t step = 0;
+  int64_t epochs_done = 0;
+
+  void emit(Hook hook) {
+    if (bus != nullptr) bus->emit(hook, ctx);
+  }
+  torch::optim::Optimizer& opt() {
+    if (!optimizer) optimizer = make_optimizer(cfg, model.module().parameters());
+    return *optimizer;
+  }
+  std::string checkpoint_dir() const {
+    return cfg.checkpoint_dir.empty() ? (std::filesystem::path(run.log_dir) / run.name / "checkpoints").string()
+                                      : cfg.checkpoint_dir;
+  }
+
+  void prepare();
+  std::string resume_path() const;
+  // Restores model, optimizer, counters and generators; returns the plugins' states.
+  std::map<std::string, std::string> resume(const std::string& path);
+  void open_writer(bool resumed);
+  void fill_context();
+  at::Tensor forward_train(const at::Tensor& x);
+  void train_epoch(Progress& progress, at::Tensor& loss_sum, int64_t& loss_count, bool& completed);
+  struct Sums {
+    at::Tensor loss, correct, top5;
+    int64_t count = 0;
+    bool has_top5 = false;
+  };
+  Sums validate(const TensorDataset& data, bool with_hooks);
+  void save(FitResult& result);
+  void on_exception(const std::string& message, Progress& progress);
+};
+
+Trainer::Trainer(Model model, RunSection run, TrainerSection trainer) : impl_(std::make_unique<Impl>()) {
+  if (!model) throw std::invalid_argument("Trainer: the model is empty");
+  impl_->model = std::move(model);
+  impl_->run = std::move(run);
+  impl_->cfg = std::move(trainer);
+  impl_->device = resolve_device(impl_->run.device);
+  impl_->model.module().to(impl_->device);
+}
+
+Trainer::~Trainer() = default;
+
+Trainer& Trainer::set_train_data(TensorDataset data) {
+  impl_->train = std::move(data);
+  return *this;
+}
+Trainer& Trainer::set_val_data(TensorDataset data) {
+  impl_->val = std::move(data);
+  return *this;
+}
+Trainer& Trainer::set_optimizer(std::unique_ptr<torch::optim::Optimizer> optimizer) {
+  impl_->optimizer = std::move(optimizer);
+  impl_->optimizer_from_code = impl_->optimizer != nullptr;
+  return *this;
+}
+Trainer& Trainer::set_scheduler(std::unique_ptr<LrScheduler> scheduler) {
+  impl_->scheduler = std::move(scheduler);
+  impl_->scheduler_from_code = true;
+  return *this;
+}
+Trainer& Trainer::set_loss(LossFn loss) {
+  impl_->loss_fn = loss ? std::move(loss) : LossFn(softmax_cross_entropy);
+  return *this;
+}
+Trainer& Trainer::set_bus(HookBus* bus) {
+  impl_->bus = bus;
+  return *this;
+}
+Trainer& Trainer::set_hparams(std::map<std::string, OptionValue> hparams) {
+  impl_->user_hparams = std::move(hparams);
+  return *this;
+}
+Trainer& Trainer::set_config_text(std::string text) {
+  impl_->config_text = std::move(text);
+  return *this;
+}
+Trainer& Trainer::set_progress(std::FILE* out, int tty) {
+  impl_->progress_out = out;
+  impl_->progress_tty = tty;
+  return *this;
+}
+
+const c10::Device& Trainer::device() const { return impl_->device; }
+const Model& Trainer::model() const { return impl_->model; }
+torch::optim::Optimizer& Trainer::optimizer() { return impl_->opt(); }
+std::string Trainer::run_dir() const { return (std::filesystem::path(impl_->run.log_dir) / impl_->run.name).string(); }
+std::string Trainer::checkpoint_dir() const { return impl_->checkpoint_dir(); }
+const TrainerSection& Trainer::config() const { return impl_->cfg; }
+
+void Trainer::Impl::prepare() {
+  if (!train.inputs.defined() || train.size() == 0)
+    throw std::invalid_argument("Trainer::fit: no training data (set_train_data)");
+  if (cfg.epochs < 1) throw std::invalid_argument("[trainer] epochs must be >= 1");
+  if (cfg.batch_size < 1) throw std::invalid_argument("[trainer] batch_size must be >= 1");
+  autocast_dtype = amp_dtype(cfg.precision);
+  autocast = autocast_dtype != c10::kFloat;
+  scaler = autocast_dtype == c10::kHalf ? detail::GradScaler(device) : detail::GradScaler();
+  if (!scheduler_from_code) scheduler = make_scheduler(cfg);
+  opt();
+  params.clear();
+  for (const auto& p : model.module().parameters()) {
+    if (p.requires_grad()) params.push_back(p);
+  }
+  base_lrs.clear();
+  for (auto& group : optimizer->param_groups()) base_lrs.push_back(group.options().get_lr());
+  child_names.clear();
+  if (model.is_sequential()) {
+    for (const auto& item : model.sequential()->named_children()) child_names.push_back(item.key());
+  }
+  step = 0;
+  epochs_done = 0;
+  stop = false;
+  stop_reason.clear();
+  metrics.clear();
+  taps.clear();
+
+  hparams = user_hparams;
+  hparams["lr"] = base_lrs.empty() ? cfg.lr : base_lrs.front();
+  hparams["batch_size"] = cfg.batch_size;
+  hparams["optimizer"] = optimizer_from_code ? std::string("custom") : cfg.optimizer;
+  hparams["epochs"] = cfg.epochs;
+}
+
+std::string Trainer::Impl::resume_path() const {
+  if (cfg.resume.empty()) return {};
+  if (cfg.resume == "auto") return latest_checkpoint(checkpoint_dir());
+  if (!std::filesystem::is_regular_file(cfg.resume)) {
+    throw std::invalid_argument("[trainer] resume = \"" + cfg.resume + "\": no such checkpoint file");
+  }
+  return cfg.resume;
+}
+
+std::map<std::string, std::string> Trainer::Impl::resume(const std::string& path) {
+  TrainingState state = load_checkpoint(path, model.module(), optimizer.get(), device);
+  restore_rng(state);
+  step = state.step;
+  epochs_done = state.epoch;
+  if (state.base_lrs.size() == base_lrs.size()) base_lrs = state.base_lrs;
+  if (scaler.enabled() && state.grad_scale.defined()) {
+    scaler.scale_tensor().copy_(state.grad_scale);
+    scaler.growth_tracker().copy_(state.growth_tracker);
+  }
+  return std::move(state.plugin_states);
+}
+
+void Trainer::Impl::open_writer(bool resumed) {
+  run_dir_text = (std::filesystem::path(run.log_dir) / run.name).string();
+  SummaryWriterOptions options;
+  // Every fit opens its file with a SessionLog START. TensorBoard takes a run's first START as
+  // the session's beginning and every later one as a restart: it hides the events of earlier
+  // files with step >= that START's step. A resumed fit starts at the checkpoint's step + 1,
+  // so everything up to the checkpoint (its last batch, validation and epoch end) stays and
+  // whatever a crashed run logged after it is replaced. A fresh fit starts at 0: rerun into
+  // the same run directory, it replaces the earlier run's view instead of interleaving.
+  options.writer.purge_step = resumed ? step + 1 : 0;
+  writer = std::make_unique<SummaryWriter>(run_dir_text, options);
+}
+
+void Trainer::Impl::fill_context() {
+  ctx = HookContext();
+  ctx.phase_ = Phase::kTrain;
+  ctx.step_ = step;
+  ctx.epoch_ = epochs_done;
+  ctx.epochs_ = cfg.epochs;
+  ctx.batches_per_epoch_ = train_loader->batches();
+  ctx.model_ = &model.module();
+  ctx.optimizer_ = optimizer.get();
+  ctx.class_names_ = &train.class_names;
+  ctx.metrics_ = &metrics;
+  ctx.device_ = device;
+  ctx.run_dir_ = &run_dir_text;
+  ctx.writer_ = writer.get();
+  ctx.hparams_ = &hparams;
+  ctx.config_text_ = &config_text;
+  ctx.taps_ = &taps;
+  ctx.stop_requested_ = &stop;
+  ctx.stop_reason_ = &stop_reason;
+  ctx.skip_step_ = &skip_step;
+  ctx.state_ = &state_scratch;
+}
+
+at::Tensor Trainer::Impl::forward_train(const at::Tensor& x) {
+  if (taps.empty()) return model.forward(x);
+  TapScope scope(&taps);
+  if (!model.is_sequential()) return model.forward(x);
+  // A Sequential runs child by child so that each child's output can be captured by name.
+  at::Tensor y = x;
+  size_t i = 0;
+  for (auto& child : *model.sequential().ptr()) y = taps.capture(child_names[i++], child.forward(y));
+  return y;
+}
+
+void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_t& loss_count, bool& completed) {
+  const int64_t interval = std::max<int64_t>(1, cfg.log_every_n_steps);
+  const bool timed = bus != nullptr && bus->size() > 0;
+  BatchLoader& loader = *train_loader;
+  const int64_t batches = loader.batches();
+  torch::optim::Optimizer& optim = *optimizer;
+  completed = false;
+  for (int64_t b = 0; b < batches; ++b) {
+    Batch batch = loader.batch(b);
+    ctx.batch_index_ = b;
+    ctx.inputs_ = batch.inputs;
+    ctx.targets_ = batch.targets;
+    ctx.outputs_ = at::Tensor();
+    ctx.loss_ = at::Tensor();
+    skip_step = false;
+    if (!taps.empty() || !taps.values().empty()) taps.clear();  // requests live for one step
+    emit(Hook::kTrainBatchBegin);
+
+    optim.zero_grad();
+    at::Tensor outputs, loss;
+    {
+      detail::AutocastScope amp(device.type(), autocast_dtype, autocast);
+      outputs = forward_train(batch.inputs);
+      loss = loss_fn(outputs, batch.targets);
+    }
+    ctx.outputs_ = outputs;
+    ctx.loss_ = loss;
+    emit(Hook::kAfterForward);
+
+    (scaler.enabled() ? scaler.scale(loss) : loss).backward();
+    if (scaler.enabled()) scaler.unscale(params);
+    emit(Hook::kAfterBackward);
+    if (cfg.clip_grad_norm > 0) clip_grad_norm(params, cfg.clip_grad_norm);
+    emit(Hook::kBeforeOptimizerStep);
+
+    bool stepped = false;
+    if (!skip_step && (!scaler.enabled() || scaler.step_ok())) {
+      optim.step();
+      stepped = true;
+    }
+    if (scaler.enabled()) scaler.update();
+    if (stepped) emit(Hook::kAfterOptimizerStep);
+    // A skipped step still counts: every batch keeps its own step number in the logs.
+    ctx.step_ = ++step;
+    loss_sum.add_(loss.detach());
+    ++loss_count;
+    emit(Hook::kTrainBatchEnd);
+
+    if (step % interval == 0 || b + 1 == batches) {
+      if (progress.enabled()) progress.update(b + 1, step, loss.item<double>());  // the interval's one read
+      if (timed) {
+        for (const auto& [name, seconds] : bus->take_overhead()) {
+          writer->add_scalar("trainscope/overhead/" + name, seconds, step);
+        }
+      }
+    }
+    if (cfg.max_steps > 0 && step >= cfg.max_steps && !stop) {
+      stop = true;
+      stop_reason = "max_steps (" + std::to_string(cfg.max_steps) + ") reached";
+    }
+    if (stop) {
+      completed = b + 1 == batches;
+      return;
+    }
+  }
+  completed = true;
+}
+
+Trainer::Impl::Sums Trainer::Impl::validate(const TensorDataset& data, bool with_hooks) {
+  BatchLoader loader(data, {cfg.batch_size, /*shuffle=*/false, /*drop_last=*/false, 0, device});
+  const auto f = at::TensorOptions(at::kFloat).device(device);
+  Sums sums;
+  sums.loss = at::zeros({}, f);
+  sums.correct = at::zeros({}, f.dtype(at::kLong));
+  sums.top5 = at::zeros({}, f.dtype(at::kLong));
+  sums.count = data.size();
+  const bool was_training = model.module().is_training();
+  model.module().eval();
+  at::NoGradGuard no_grad;
+  const int64_t train_batches = ctx.batches_per_epoch_;
+  if (with_hooks) {
+    ctx.phase_ = Phase::kValidation;
+    ctx.batches_per_epoch_ = loader.batches();
+    ctx.batch_index_ = 0;
+    ctx.inputs_ = ctx.targets_ = ctx.outputs_ = ctx.loss_ = at::Tensor();
+    emit(Hook::kValidationBegin);
+  }
+  for (int64_t b = 0; b < loader.batches(); ++b) {
+    Batch batch = loader.batch(b);
+    at::Tensor outputs, loss;
+    {
+      detail::AutocastScope amp(device.type(), autocast_dtype, autocast);
+      outputs = model.forward(batch.inputs);
+      loss = loss_fn(outputs, batch.targets);
+    }
+    const int64_t n = batch.inputs.size(0);
+    sums.loss.add_(loss.detach().to(at::kFloat) * static_cast<double>(n));
+    sums.correct.add_(outputs.argmax(1).eq(batch.targets).sum());
+    if (outputs.dim() == 2 && outputs.size(1) > 5) {
+      sums.has_top5 = true;
+      sums.top5.add_(std::get<1>(outputs.topk(5, 1)).eq(batch.targets.unsqueeze(1)).any(1).sum());
+    }
+    if (with_hooks) {
+      ctx.batch_index_ = b;
+      ctx.inputs_ = batch.inputs;
+      ctx.targets_ = batch.targets;
+      ctx.outputs_ = outputs;
+      ctx.loss_ = loss;
+      emit(Hook::kValidationBatchEnd);
+    }
+  }
+  if (with_hooks) ctx.batches_per_epoch_ = train_batches;
+  if (was_training) model.module().train();
+  return sums;
+}
+
+void Trainer::Impl::save(FitResult& result) {
+  TrainingState state;
+  state.step = step;
+  state.epoch = epochs_done;
+  state.base_lrs = base_lrs;
+  if (scaler.enabled()) {
+    state.grad_scale = scaler.scale_tensor();
+    state.growth_tracker = scaler.growth_tracker();
+  }
+  capture_rng(state);
+  if (bus != nullptr) state.plugin_states = save_plugin_states(*bus, ctx, state_scratch);
+  ctx.state_ = &state_scratch;
+  const std::string path = checkpoint_path(checkpoint_dir(), epochs_done);
+  save_checkpoint(path, model.module(), optimizer.get(), state);
+  result.last_checkpoint = path;
+}
+
+void Trainer::Impl::on_exception(const std::string& message, Progress& progress) {
+  progress.message("[trainscope] training failed: " + message);
+  ctx.exception_message_ = message;
+  try {
+    emit(Hook::kException);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "[trainscope] the exception hook failed too: %s\n", e.what());
+  } catch (...) {
+  }
+  if (writer) writer->close();
+}
+
+FitResult Trainer::fit() {
+  const auto t0 = std::chrono::steady_clock::now();
+  Impl& s = *impl_;
+  s.prepare();
+  FitResult result;
+  result.run_dir = run_dir();
+  result.resumed_from = s.resume_path();
+  const bool resumed = !result.resumed_from.empty();
+  if (s.cfg.resume == "auto" && !resumed && s.progress_out) {
+    std::fprintf(s.progress_out, "[trainscope] no checkpoint in %s: starting a new run\n", checkpoint_dir().c_str());
+  }
+  // Model, optimizer and counters come back before the writer opens (it needs the purge
+  // step); the plugins get their states once the context is complete.
+  std::map<std::string, std::string> plugin_states;
+  if (resumed) {
+    plugin_states = s.resume(result.resumed_from);
+  } else {
+    seed_everything(static_cast<uint64_t>(s.run.seed));
+  }
+  s.train_loader =
+      std::make_unique<BatchLoader>(s.train, LoaderOptions{s.cfg.batch_size, /*shuffle=*/true, /*drop_last=*/false,
+                                                           static_cast<uint64_t>(s.run.seed), s.device});
+  s.open_writer(resumed);
+  s.fill_context();
+  HookContext& ctx = s.ctx;
+  Progress progress(s.progress_out, s.progress_tty);
+  if (resumed) {
+    progress.message("[trainscope] resumed from " + result.resumed_from + " (epoch " + std::to_string(s.epochs_done) +
+                     ", step " + std::to_string(s.step) + ")");
+  }
+  const auto f = at::TensorOptions(at::kFloat).device(s.device);
+  try {
+    if (resumed && s.bus != nullptr) load_plugin_states(*s.bus, ctx, plugin_states, s.state_scratch);
+    ctx.state_ = &s.state_scratch;
+    s.emit(Hook::kFitBegin);
+    for (int64_t epoch = s.epochs_done; epoch < s.cfg.epochs && !s.stop; ++epoch) {
+      ctx.epoch_ = epoch;
+      ctx.phase_ = Phase::kTrain;
+      ctx.batch_index_ = 0;
+      ctx.batches_per_epoch_ = s.train_loader->batches();
+      ctx.inputs_ = ctx.targets_ = ctx.outputs_ = ctx.loss_ = at::Tensor();
+      if (s.scheduler) {
+        const double factor = s.scheduler->factor(epoch, s.cfg.epochs);
+        auto& groups = s.optimizer->param_groups();
+        for (size_t g = 0; g < groups.size() && g < s.base_lrs.size(); ++g)
+          groups[g].options().set_lr(s.base_lrs[g] * factor);
+      }
+      s.train_loader->set_epoch(epoch);
+      s.model.module().train();
+      progress.begin_epoch(epoch, s.cfg.epochs, s.train_loader->batches(), s.cfg.batch_size);
+      s.emit(Hook::kEpochBegin);
+
+      at::Tensor loss_sum = at::zeros({}, f);
+      int64_t loss_count = 0;
+      bool completed = false;
+      s.train_epoch(progress, loss_sum, loss_count, completed);
+      const at::Tensor train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, loss_count));
+
+      if (!s.stop && s.val.size() > 0) {
+        Impl::Sums sums = s.validate(s.val, /*with_hooks=*/true);
+        // The epoch's one read of the device: train loss and the validation sums together.
+        const at::Tensor host =
+            at::stack({train_loss, sums.loss, sums.correct.to(at::kFloat), sums.top5.to(at::kFloat)}).cpu();
+        const float* v = host.data_ptr<float>();
+        const double n = static_cast<double>(sums.count);
+        s.metrics["train/loss"] = v[0];
+        s.metrics["val/loss"] = v[1] / n;
+        s.metrics["val/accuracy"] = v[2] / n;
+        if (sums.has_top5) s.metrics["val/top5"] = v[3] / n;
+        ctx.phase_ = Phase::kValidation;
+        ctx.batch_index_ = 0;
+        ctx.inputs_ = ctx.targets_ = ctx.outputs_ = ctx.loss_ = at::Tensor();
+        s.emit(Hook::kValidationEnd);
+        ctx.phase_ = Phase::kTrain;
+      } else if (loss_count > 0) {
+        s.metrics["train/loss"] = train_loss.item<double>();
+      }
+      ctx.batch_index_ = 0;
+      ctx.batches_per_epoch_ = s.train_loader->batches();
+      ctx.inputs_ = ctx.targets_ = ctx.outputs_ = ctx.loss_ = at::Tensor();
+      s.emit(Hook::kEpochEnd);
+      progress.end_epoch(s.metrics);
+      if (completed) {
+        s.epochs_done = epoch + 1;
+        const int64_t every = s.cfg.checkpoint_every_n_epochs;
+        const bool last = s.epochs_done == s.cfg.epochs || s.stop;
+        if (every > 0 && (s.epochs_done % every == 0 || last)) s.save(result);
+      }
+    }
+    s.emit(Hook::kFitEnd);
+  } catch (const std::exception& e) {
+    s.on_exception(e.what(), progress);
+    throw;
+  } catch (...) {
+    s.on_exception("unknown exception", progress);
+    throw;
+  }
+  const WriteStatus status = s.writer->close();
+  if (!status.ok) progress.message("[trainscope] writing the event files failed: " + status.message);
+  if (s.bus != nullptr && s.bus->size() > 0) progress.message("plugin cost:\n" + s.bus->timing_report());
+  for (const auto& [name, why] : s.bus ? s.bus->disabled() : std::vector<std::pair<std::string, std::string>>{}) {
+    progress.message("[trainscope] plugin '" + name + "' was disabled: " + why);
+  }
+  if (s.stop) progress.message("[trainscope] stopped: " + s.stop_reason);
+  result.steps = s.step;
+  result.epochs_completed = s.epochs_done;
+  result.stopped = s.stop;
+  result.stop_reason = s.stop_reason;
+  result.metrics = s.metrics;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+std::map<std::string, double> Trainer::evaluate(const TensorDataset& data) {
+  Impl& s = *impl_;
+  if (!data.inputs.defined() || data.size() == 0) throw std::invalid_argument("Trainer::evaluate: empty dataset");
+  s.autocast_dtype = amp_dtype(s.cfg.precision);
+  s.autocast = s.autocast_dtype != c10::kFloat;
+  auto sums = s.validate(data, /*with_hooks=*/false);
+  auto host = at::stack({sums.loss, sums.correct.to(at::kFloat), sums.top5.to(at::kFloat)}).cpu();
+  auto* v = host.data_ptr<float>();
+  const double n = static_cast<double>(sums.count);
+  std::map<std::string, double> out{{"loss", v[0] / n}, {"accuracy", v[1] / n}};
+  if (sums.has_top5) out["top5"] = v[2] / n;
+  return out;
+}
+
+}  // namespace trainscope
