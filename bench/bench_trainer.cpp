@@ -6,6 +6,7 @@
 // the median of the per-pair ratios.
 //
 //   bench_trainer [--steps N] [--runs R] [--batch B] [--threads T] [--device cpu|cuda]
+//   (--runs 0: run each loop once, untimed, for scripts/bench_trainer_callgrind.sh)
 // Prints a table and a last line "ratio trainer/plain: X" (target: within 2%, X <= 1.02).
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -131,6 +132,9 @@ int main(int argc, char** argv) {
       at::get_num_threads());
   plain_seconds(data, s, device);  // warm-up: allocator, kernels, first-touch of the data
   trainer_seconds(data, s, device);
+  // --runs 0: one call of each and no timing, for instruction counts under callgrind
+  // (scripts/bench_trainer_callgrind.sh), which are repeatable where wall time is not.
+  if (s.runs == 0) return 0;
   std::vector<double> plain, trainer, ratios;
   for (int r = 0; r < s.runs; ++r) {
     plain.push_back(plain_seconds(data, s, device));

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "host_buffer_pool.h"
 #include "tensor_payloads.h"
 #include "test_util.h"
 #include "trainscope/summary_writer.h"
@@ -189,6 +190,23 @@ TEST(SummaryWriter, NonFiniteHistogramValuesAreLeftOutCountedAndReportedOnce) {
   EXPECT_NE(reported[0].find("2 NaN/inf"), std::string::npos) << reported[0];
   for (const auto& e : read_events(dir))
     for (const auto& v : e.values) EXPECT_EQ(v.histo_num, 2.0);
+}
+
+TEST(SummaryWriter, CpuSnapshotsReuseHostBuffers) {
+  const auto src = torch::rand({1000, 1000});
+  const size_t before = detail::pooled_bytes();
+  {
+    auto snap = detail::HostSnapshot::take(src);
+    EXPECT_TRUE(torch::equal(snap.wait(), src));
+    EXPECT_NE(snap.wait().data_ptr(), src.data_ptr());  // a copy, not a view
+  }
+  const size_t cached = detail::pooled_bytes();
+  EXPECT_GE(cached, before + src.nbytes());  // the buffer went back to the pool
+  {
+    auto snap = detail::HostSnapshot::take(src * 2);
+    EXPECT_EQ(detail::pooled_bytes(), before);  // and was taken again
+    EXPECT_TRUE(torch::equal(snap.wait(), src * 2));
+  }
 }
 
 }  // namespace
