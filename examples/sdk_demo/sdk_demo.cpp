@@ -1,6 +1,7 @@
 // sdk_demo: writes one TensorBoard run with every summary type the SDK offers (scalars,
-// child runs, histograms, images, image grids, text, audio, video), using tensors on CUDA
-// when present. Usage: sdk_demo [LOG_DIR] [STEPS]
+// child runs, histograms, images, image grids, text, audio, video, graph, hparams, custom
+// scalars, PR curves, embeddings, mesh), using tensors on CUDA when present.
+// Usage: sdk_demo [LOG_DIR] [STEPS]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -58,6 +59,24 @@ int main(int argc, char** argv) {
       std::printf("  step %d/%d\n", step, steps);
     }
   }
+  // The dashboards that take one summary per run.
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).padding(1)), torch::nn::ReLU(),
+                            torch::nn::Flatten(), torch::nn::Linear(8 * 16 * 16, 10));
+  writer.add_graph(net, torch::rand({1, 3, 16, 16}));
+  writer.add_custom_scalars_multilinechart({"demo/sine", "demo/loss"}, "demo", "sine and loss");
+  writer.add_hparams({{"lr", 0.01}, {"optimizer", std::string("adam")}, {"augment", true}},
+                     {{"hparam/final_loss", 0.05}});
+  const auto scores = torch::rand({500}, torch::device(device));
+  const auto labels = (scores + 0.3 * torch::randn({500}, torch::device(device)) > 0.5).to(torch::kFloat);
+  writer.add_pr_curve("demo/pr", labels, scores, steps);
+  const auto points = torch::randn({100, 16}, torch::device(device));
+  std::vector<std::string> names;
+  for (int i = 0; i < 100; ++i) names.push_back(i % 2 ? "odd" : "even");
+  writer.add_embedding(points, names, torch::rand({100, 3, 8, 8}, torch::device(device)), steps, "demo_points");
+  const auto vertices = torch::tensor({{{1.f, 1.f, 1.f}, {-1.f, -1.f, 1.f}, {1.f, -1.f, -1.f}, {-1.f, 1.f, -1.f}}});
+  const auto faces = torch::tensor({{{0, 2, 3}, {0, 3, 1}, {0, 1, 2}, {1, 3, 2}}}, torch::kInt);
+  writer.add_mesh("demo/tetrahedron", vertices, torch::full({1, 4, 3}, 200, torch::kUInt8), faces, "", steps);
+
   const auto status = writer.close();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!status) {
