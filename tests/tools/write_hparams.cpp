@@ -49,37 +49,20 @@
 
 #include "trainscope/summary_writer.h"
 
+#include "manifest.h"
+
 namespace fs = std::filesystem;
 using trainscope::HParamValue;
 
 namespace {
 
-struct ManifestError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using trainscope::tools::ManifestError;
+using trainscope::tools::split_ws;
+using trainscope::tools::split;
 
 struct SimulatedCrash : std::runtime_error {
   SimulatedCrash() : std::runtime_error("simulated crash") {}
 };
-
-std::vector<std::string> split_ws(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> out;
-  for (std::string tok; in >> tok;) out.push_back(tok);
-  return out;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t begin = 0;
-  while (true) {
-    const size_t end = s.find(sep, begin);
-    out.push_back(s.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
-    if (end == std::string::npos) break;
-    begin = end + 1;
-  }
-  return out;
-}
 
 std::string decode(const std::string& s) {
   std::string out;

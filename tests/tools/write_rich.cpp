@@ -36,25 +36,15 @@
 
 #include "trainscope/summary_writer.h"
 
+#include "manifest.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct ManifestError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t begin = 0;
-  while (true) {
-    const size_t end = s.find(sep, begin);
-    out.push_back(s.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
-    if (end == std::string::npos) break;
-    begin = end + 1;
-  }
-  return out;
-}
+using trainscope::tools::ManifestError;
+using trainscope::tools::split_ws;
+using trainscope::tools::split;
 
 int64_t parse_int(const std::string& s, const char* what) {
   try {
@@ -179,9 +169,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<int, std::vector<std::string>>> lines;
   std::string line;
   for (int number = 1; std::getline(manifest, line); ++number) {
-    std::istringstream in(line);
-    std::vector<std::string> tok;
-    for (std::string t; in >> t;) tok.push_back(t);
+    std::vector<std::string> tok = split_ws(line);
     if (tok.empty() || tok[0][0] == '#') continue;
     lines.emplace_back(number, std::move(tok));
   }

@@ -39,33 +39,15 @@
 
 #include "trainscope/summary_writer.h"
 
+#include "manifest.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-// A bad manifest line (the message is prefixed with the line number by the caller).
-struct ManifestError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::vector<std::string> split_ws(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> out;
-  for (std::string tok; in >> tok;) out.push_back(tok);
-  return out;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t begin = 0;
-  while (true) {
-    const size_t end = s.find(sep, begin);
-    out.push_back(s.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
-    if (end == std::string::npos) break;
-    begin = end + 1;
-  }
-  return out;
-}
+using trainscope::tools::ManifestError;
+using trainscope::tools::split_ws;
+using trainscope::tools::split;
 
 int64_t parse_int(const std::string& s, const char* what) {
   if (s.empty()) throw ManifestError(std::string("empty ") + what);

@@ -11,6 +11,7 @@
 
 #include "rich_encode.h"
 #include "test_util.h"
+#include "torch_test_util.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {
@@ -20,16 +21,7 @@ namespace fs = std::filesystem;
 using testing::fresh_dir;
 using testing::read_events;
 
-template <typename Fn>
-void expect_value_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected c10::ValueError";
-  } catch (const c10::ValueError& e) {
-    const std::string msg = e.what_without_backtrace();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
-}
+using testing::expect_value_error;
 
 // Everything under `dir`: relative path -> size in bytes (directories as -1).
 std::map<std::string, int64_t> snapshot(const std::string& dir) {

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "test_util.h"
+#include "torch_test_util.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {
@@ -22,16 +23,7 @@ namespace fs = std::filesystem;
 using testing::fresh_dir;
 using testing::read_events;
 
-template <typename Fn>
-void expect_value_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected c10::ValueError";
-  } catch (const c10::ValueError& e) {
-    const std::string msg = e.what_without_backtrace();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
-}
+using testing::expect_value_error;
 
 std::vector<std::string> entries_under(const std::string& dir) {
   std::vector<std::string> out;

@@ -9,6 +9,7 @@
 #include "host_buffer_pool.h"
 #include "tensor_payloads.h"
 #include "test_util.h"
+#include "torch_test_util.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {
@@ -17,17 +18,7 @@ namespace {
 using testing::fresh_dir;
 using testing::read_events;
 
-// Runs `fn`, expects c10::ValueError whose text contains every needle.
-template <typename Fn>
-void expect_value_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected c10::ValueError";
-  } catch (const c10::ValueError& e) {
-    const std::string msg = e.what_without_backtrace();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
-}
+using testing::expect_value_error;
 
 TEST(SummaryWriter, BadInputsThrowNamingTagAndProblemAndWriteNothing) {
   const std::string dir = fresh_dir();
