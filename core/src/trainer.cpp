@@ -106,6 +106,7 @@ struct Trainer::Impl {
   std::string state_scratch;
   std::vector<at::Tensor> params;
   std::vector<std::string> child_names;  // Sequential models: the children's names
+  std::function<at::Tensor(const at::Tensor&, TapSet*)> forward_fn;  // HookContext::forward
   std::vector<double> base_lrs;
   detail::GradScaler scaler;
   bool autocast = false;
@@ -131,7 +132,8 @@ struct Trainer::Impl {
   std::map<std::string, std::string> resume(const std::string& path);
   void open_writer(bool resumed);
   void fill_context();
-  at::Tensor forward_train(const at::Tensor& x);
+  at::Tensor forward_train(const at::Tensor& x) { return forward_with(x, taps); }
+  at::Tensor forward_with(const at::Tensor& x, TapSet& tap_set);
   void train_epoch(Progress& progress, at::Tensor& loss_sum, int64_t& loss_count, bool& completed);
   struct Sums {
     at::Tensor loss, correct, top5;
@@ -291,16 +293,21 @@ void Trainer::Impl::fill_context() {
   ctx.stop_reason_ = &stop_reason;
   ctx.skip_step_ = &skip_step;
   ctx.state_ = &state_scratch;
+  forward_fn = [this](const at::Tensor& x, TapSet* tap_set) {
+    if (tap_set == nullptr) return model.forward(x);
+    return forward_with(x, *tap_set);
+  };
+  ctx.forward_ = &forward_fn;
 }
 
-at::Tensor Trainer::Impl::forward_train(const at::Tensor& x) {
-  if (taps.empty()) return model.forward(x);
-  TapScope scope(&taps);
+at::Tensor Trainer::Impl::forward_with(const at::Tensor& x, TapSet& tap_set) {
+  if (tap_set.empty()) return model.forward(x);
+  TapScope scope(&tap_set);
   if (!model.is_sequential()) return model.forward(x);
   // A Sequential runs child by child so that each child's output can be captured by name.
   at::Tensor y = x;
   size_t i = 0;
-  for (auto& child : *model.sequential().ptr()) y = taps.capture(child_names[i++], child.forward(y));
+  for (auto& child : *model.sequential().ptr()) y = tap_set.capture(child_names[i++], child.forward(y));
   return y;
 }
 

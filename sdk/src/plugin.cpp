@@ -56,6 +56,11 @@ at::Tensor HookContext::activation_grad(const std::string& name) const {
   return it == taps_->grads().end() ? at::Tensor() : it->second;
 }
 
+at::Tensor HookContext::forward(const at::Tensor& x, TapSet* taps) const {
+  if (forward_ == nullptr || !*forward_) throw std::logic_error("HookContext::forward: the core set no model forward");
+  return (*forward_)(x, taps);
+}
+
 void HookContext::request_stop(const std::string& reason) {
   if (!*stop_requested_) *stop_reason_ = reason.empty() ? plugin_name() : plugin_name() + ": " + reason;
   *stop_requested_ = true;

@@ -420,6 +420,56 @@ TEST(Trainer, SequentialChildrenAreTappedByName) {
   EXPECT_EQ(relu_grad_sizes, (std::vector<int64_t>{16, 16}));
 }
 
+TEST(Trainer, ContextForwardRunsTheModelOnAnyInputWithItsOwnTaps) {
+  const std::string dir = fresh_dir();
+  HookBus bus;
+  Probe probe;
+  at::Tensor seq_out, expected, hidden, conv1;
+  const TensorDataset data = tiny_data(32);
+  probe.on_hook = [&](HookContext& c) {
+    if (c.hook() != Hook::kEpochEnd) return;
+    at::NoGradGuard no_grad;
+    TapSet taps;
+    taps.request("hidden", false);
+    const at::Tensor x = data.inputs.narrow(0, 0, 5);
+    seq_out = c.forward(x, &taps);
+    expected = c.forward(x);  // no taps: the plain forward
+    if (taps.values().count("hidden")) hidden = taps.values().at("hidden");
+    EXPECT_TRUE(c.activations().empty());  // the trainer's own taps are untouched
+  };
+  add_probe(bus, probe);
+  torch::nn::Sequential model = tiny_mlp();
+  Trainer trainer(model, run_section(dir), trainer_section(1));
+  trainer.set_train_data(data).set_bus(&bus).set_progress(nullptr);
+  trainer.fit();
+  ASSERT_TRUE(seq_out.defined());
+  EXPECT_TRUE(at::allclose(seq_out, expected));
+  {
+    at::NoGradGuard no_grad;
+    EXPECT_TRUE(at::allclose(seq_out, model->forward(data.inputs.narrow(0, 0, 5))));
+  }
+  ASSERT_TRUE(hidden.defined());
+  EXPECT_EQ(hidden.sizes(), (std::vector<int64_t>{5, 16}));
+  // A zoo model's tap() calls land in the given set too.
+  Probe probe2;
+  probe2.on_hook = [&](HookContext& c) {
+    if (c.hook() != Hook::kFitEnd) return;
+    at::NoGradGuard no_grad;
+    TapSet taps;
+    taps.request("conv1", false);
+    c.forward(make_synthetic(3, 10, 1).inputs, &taps);
+    if (taps.values().count("conv1")) conv1 = taps.values().at("conv1");
+  };
+  HookBus bus2;
+  add_probe(bus2, probe2);
+  const TensorDataset cnn_data = make_synthetic(16, 10, 1);
+  Trainer cnn(make_model(ModelSection{}, {cnn_data.sample_shape(), 10}), run_section(fresh_dir()), trainer_section(1, 8));
+  cnn.set_train_data(cnn_data).set_bus(&bus2).set_progress(nullptr);
+  cnn.fit();
+  ASSERT_TRUE(conv1.defined());
+  EXPECT_EQ(conv1.sizes(), (std::vector<int64_t>{3, 6, 24, 24}));
+}
+
 TEST(Trainer, ZooModelTapsAreCapturedWhenRequested) {
   const std::string dir = fresh_dir();
   HookBus bus;

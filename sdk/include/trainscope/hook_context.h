@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -76,6 +77,11 @@ class TRAINSCOPE_API HookContext {
   at::Tensor activation_grad(const std::string& name) const;
   const std::map<std::string, at::Tensor>& activations() const { return taps_->values(); }
   TapSet& taps() const { return *taps_; }
+  // Runs the model on `x` exactly as training does (any model; a Sequential child by child),
+  // with `taps` (when given and not empty) capturing the activations it requests. For looking
+  // at fixed samples (feature maps, Grad-CAM, embeddings): wrap it in at::NoGradGuard and
+  // model().eval() as you need, and restore train() after. Throws when the core set no model.
+  at::Tensor forward(const at::Tensor& x, TapSet* taps = nullptr) const;
 
   // Control. A stop request is sticky: no later plugin can undo it.
   void request_stop(const std::string& reason);
@@ -113,6 +119,8 @@ class TRAINSCOPE_API HookContext {
   bool* skip_step_ = nullptr;
   std::string exception_message_;
   std::string* state_ = nullptr;
+  // Added in plugin ABI 1.1.
+  const std::function<at::Tensor(const at::Tensor&, TapSet*)>* forward_ = nullptr;
 };
 
 }  // namespace trainscope

@@ -23,7 +23,7 @@
 namespace trainscope {
 
 inline constexpr uint32_t kPluginAbiMajor = 1;
-inline constexpr uint32_t kPluginAbiMinor = 0;
+inline constexpr uint32_t kPluginAbiMinor = 1;  // 1.1: HookContext::forward
 
 class TRAINSCOPE_API Plugin {
  public:
