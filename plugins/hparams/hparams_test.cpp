@@ -1,0 +1,283 @@
+// The hparams plugin in a real Trainer run. The session records are read back from the raw
+// event files (EventView does not decode the hparams plugin's content, so a minimal protobuf
+// wire reader below walks Event -> Summary.Value -> SummaryMetadata -> HParamsPluginData) and
+// compared with the configuration; the best / final metric scalars are compared with what a
+// probe plugin saw in ctx.metrics() at every epoch end and with the FitResult.
+#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // trainer_fixtures.h: only its probe plugin is used here
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/nn/modules/linear.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plugin_harness.h"
+#include "trainer_fixtures.h"
+#include "trainscope/event_reader.h"
+
+namespace trainscope::testing {
+namespace {
+
+// ---- Minimal protobuf wire reader ------------------------------------------------------------
+
+struct Field {
+  uint32_t number = 0, wire = 0;
+  uint64_t varint = 0;
+  std::string_view bytes;
+};
+
+std::vector<Field> fields(std::string_view b) {
+  std::vector<Field> out;
+  size_t i = 0;
+  auto varint = [&](uint64_t& v) {
+    v = 0;
+    for (int shift = 0; i < b.size() && shift < 64; shift += 7) {
+      const auto c = static_cast<uint8_t>(b[i++]);
+      v |= static_cast<uint64_t>(c & 0x7f) << shift;
+      if ((c & 0x80) == 0) return;
+    }
+    throw std::runtime_error("truncated varint");
+  };
+  while (i < b.size()) {
+    uint64_t key = 0;
+    varint(key);
+    Field f;
+    f.number = static_cast<uint32_t>(key >> 3);
+    f.wire = static_cast<uint32_t>(key & 7);
+    size_t n = 0;
+    if (f.wire == 0) {
+      varint(f.varint);
+    } else if (f.wire == 1 || f.wire == 5) {
+      n = f.wire == 1 ? 8 : 4;
+    } else if (f.wire == 2) {
+      uint64_t len = 0;
+      varint(len);
+      n = static_cast<size_t>(len);
+    } else {
+      throw std::runtime_error("unexpected wire type");
+    }
+    if (n > b.size() - i) throw std::runtime_error("truncated field");
+    f.bytes = b.substr(i, n);
+    i += n;
+    out.push_back(f);
+  }
+  return out;
+}
+
+std::vector<Field> all(std::string_view msg, uint32_t number) {
+  std::vector<Field> out;
+  for (const auto& f : fields(msg)) {
+    if (f.number == number) out.push_back(f);
+  }
+  return out;
+}
+std::string_view first_bytes(std::string_view msg, uint32_t number) {
+  auto f = all(msg, number);
+  return f.empty() ? std::string_view() : f[0].bytes;
+}
+
+// HParamsPluginData contents (SummaryMetadata.plugin_data.content) of every hparams value of
+// the run, by tag (_hparams_/experiment, _hparams_/session_start_info, _hparams_/session_end_info).
+std::multimap<std::string, std::string> hparams_records(const std::string& run_dir) {
+  std::multimap<std::string, std::string> out;
+  for (const auto& file : list_event_files(run_dir)) {
+    RecordReader reader(file);
+    std::string payload;
+    while (reader.next(payload)) {
+      for (const auto& summary : all(payload, 5)) {        // Event.summary
+        for (const auto& value : all(summary.bytes, 1)) {  // Summary.value
+          const std::string tag(first_bytes(value.bytes, 1));
+          const auto plugin_data = first_bytes(first_bytes(value.bytes, 9), 1);  // metadata.plugin_data
+          if (first_bytes(plugin_data, 1) != "hparams") continue;
+          out.emplace(tag, std::string(first_bytes(plugin_data, 2)));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// A google.protobuf.Value as text: "n:<number>", "s:<string>", "b:true|false".
+std::string value_text(std::string_view v) {
+  for (const auto& f : fields(v)) {
+    if (f.number == 2 && f.wire == 1) {
+      double d = 0;
+      std::memcpy(&d, f.bytes.data(), 8);
+      return "n:" + std::to_string(d);
+    }
+    if (f.number == 3) return "s:" + std::string(f.bytes);
+    if (f.number == 4) return std::string("b:") + (f.varint != 0 ? "true" : "false");
+  }
+  return "none";
+}
+
+// session_start_info.hparams as {name: value_text}.
+std::map<std::string, std::string> session_hparams(std::string_view plugin_data) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : all(first_bytes(plugin_data, 3), 1)) {  // SessionStartInfo.hparams map entries
+    out[std::string(first_bytes(entry.bytes, 1))] = value_text(first_bytes(entry.bytes, 2));
+  }
+  return out;
+}
+
+// session_end_info.status (0 when absent = STATUS_UNKNOWN).
+int64_t end_status(std::string_view plugin_data) {
+  for (const auto& f : all(first_bytes(plugin_data, 4), 1)) return static_cast<int64_t>(f.varint);
+  return 0;
+}
+
+std::string n(double d) { return "n:" + std::to_string(d); }
+
+// The metrics the probe saw at every epoch end.
+std::function<void(HookBus&)> record_metrics(Probe& probe, std::vector<std::map<std::string, double>>& out) {
+  probe.on_hook = [&out](HookContext& ctx) {
+    if (ctx.hook() == Hook::kEpochEnd) out.push_back(ctx.metrics());
+  };
+  return [&probe](HookBus& bus) { add_probe(bus, probe); };
+}
+
+constexpr const char* kPlugin = R"(
+[hparams]
+dataset = "synthetic"
+dropout = 0.25
+batch_norm = true
+layers = 3
+
+[[plugin]]
+name = "hparams"
+on_error = "abort"
+)";
+
+TEST(HParamsPlugin, SessionHoldsTheConfiguredHParamsAndEndsWithSuccess) {
+  ::testing::internal::CaptureStderr();
+  const PluginRun run = run_plugins(kPlugin);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  const auto records = hparams_records(run.run_dir);
+  ASSERT_EQ(records.count("_hparams_/experiment"), 1u);
+  ASSERT_EQ(records.count("_hparams_/session_start_info"), 1u);
+  ASSERT_EQ(records.count("_hparams_/session_end_info"), 1u) << err;
+
+  // The [hparams] table as written above, and the trainer's from the base configuration.
+  const auto got = session_hparams(records.find("_hparams_/session_start_info")->second);
+  const TrainerSection& tr = run.config.trainer;
+  const std::map<std::string, std::string> expected = {
+      {"dataset", "s:synthetic"},
+      {"dropout", n(0.25)},
+      {"batch_norm", "b:true"},
+      {"layers", n(3)},
+      {"lr", n(tr.lr)},
+      {"batch_size", n(static_cast<double>(tr.batch_size))},
+      {"optimizer", "s:" + tr.optimizer},
+      {"epochs", n(static_cast<double>(tr.epochs))},
+  };
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(end_status(records.find("_hparams_/session_end_info")->second), 1);  // STATUS_SUCCESS
+  EXPECT_EQ(err.find("hparams session still open"), std::string::npos) << err;
+}
+
+TEST(HParamsPlugin, BestAndFinalMetricsMatchAnIndependentRecord) {
+  Probe probe;
+  std::vector<std::map<std::string, double>> seen;
+  trainscope::testing::Setup setup;
+  setup.overrides = {"trainer.epochs=4", "trainer.lr=0.02"};
+  setup.add_after = record_metrics(probe, seen);
+  const PluginRun run = run_plugins(kPlugin, setup);
+  ASSERT_EQ(seen.size(), 4u);
+
+  // Running best (min for the loss, max for the accuracy) and latest value of each epoch.
+  struct Expect {
+    const char* key;
+    bool minimize;
+  };
+  for (const Expect& e : {Expect{"val/loss", true}, Expect{"val/accuracy", false}}) {
+    const std::string part = std::string(e.key).replace(3, 1, "_");  // val/loss -> val_loss
+    const auto best = run.scalars("hparams/best_" + part);
+    const auto last = run.scalars("hparams/final_" + part);
+    ASSERT_EQ(best.size(), seen.size()) << e.key;
+    ASSERT_EQ(last.size(), seen.size()) << e.key;
+    double running = seen[0].at(e.key);
+    for (size_t i = 0; i < seen.size(); ++i) {
+      const double v = seen[i].at(e.key);
+      running = e.minimize ? std::min(running, v) : std::max(running, v);
+      EXPECT_FLOAT_EQ(best[i].second, running) << e.key << " epoch " << i;
+      EXPECT_FLOAT_EQ(last[i].second, v) << e.key << " epoch " << i;
+      EXPECT_EQ(best[i].first, last[i].first);
+    }
+    // What the dashboard shows (the last value of each tag).
+    EXPECT_FLOAT_EQ(last.back().second, run.fit.metrics.at(e.key)) << e.key;
+    EXPECT_EQ(last.back().first, run.fit.steps);
+  }
+}
+
+TEST(HParamsPlugin, DirectionSuffixAndMissingMetrics) {
+  Probe probe;
+  std::vector<std::map<std::string, double>> seen;
+  trainscope::testing::Setup setup;
+  setup.overrides = {"trainer.epochs=3"};
+  setup.add_after = record_metrics(probe, seen);
+  const PluginRun run = run_plugins(R"(
+[[plugin]]
+name = "hparams"
+on_error = "abort"
+metrics = ["val/loss:max", "train/loss", "val/f1"]
+)",
+                                    setup);
+  ASSERT_EQ(seen.size(), 3u);
+  double worst = seen[0].at("val/loss"), best_train = seen[0].at("train/loss");
+  for (const auto& m : seen) {
+    worst = std::max(worst, m.at("val/loss"));
+    best_train = std::min(best_train, m.at("train/loss"));
+  }
+  EXPECT_FLOAT_EQ(run.scalars("hparams/best_val_loss").back().second, worst);
+  EXPECT_FLOAT_EQ(run.scalars("hparams/best_train_loss").back().second, best_train);
+  EXPECT_FALSE(run.has("hparams/best_val_f1"));  // never in ctx.metrics(): nothing logged
+  EXPECT_FALSE(run.has("hparams/best_val_accuracy"));
+  const auto records = hparams_records(run.run_dir);
+  ASSERT_EQ(records.count("_hparams_/session_end_info"), 1u);
+  EXPECT_EQ(end_status(records.find("_hparams_/session_end_info")->second), 1);
+}
+
+// A model whose forward throws on its `fail_at`-th call.
+Model failing_model(const Datasets& data, int fail_at) {
+  auto linear = std::make_shared<torch::nn::LinearImpl>(28 * 28, data.train.num_classes());
+  auto calls = std::make_shared<int>(0);
+  return Model(linear, [linear, calls, fail_at](const at::Tensor& x) {
+    if (++*calls == fail_at) throw std::runtime_error("forward failed on purpose");
+    return linear->forward(x.flatten(1));
+  });
+}
+
+TEST(HParamsPlugin, SessionEndsWithFailureWhenTrainingThrows) {
+  trainscope::testing::Setup setup;
+  setup.log_dir = fresh_dir();
+  setup.model = [](const Datasets& data) { return failing_model(data, 3); };
+  ::testing::internal::CaptureStderr();
+  EXPECT_THROW(run_plugins(kPlugin, setup), std::runtime_error);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  const auto records = hparams_records(setup.log_dir + "/run");
+  ASSERT_EQ(records.count("_hparams_/session_start_info"), 1u);
+  ASSERT_EQ(records.count("_hparams_/session_end_info"), 1u);
+  EXPECT_EQ(end_status(records.find("_hparams_/session_end_info")->second), 2);  // STATUS_FAILURE
+  // Ended by the plugin's on_exception, not by the writer's close-with-open-session fallback.
+  EXPECT_EQ(err.find("hparams session still open"), std::string::npos) << err;
+}
+
+TEST(HParamsPlugin, RejectsBadOptions) {
+  for (const char* bad : {"metrics = []", "metrics = [\"val/loss:avg\"]", "metrics = [\"val/loss\", \"val/loss\"]"}) {
+    try {
+      run_plugins(std::string("[[plugin]]\nname = \"hparams\"\non_error = \"abort\"\n") + bad + "\n");
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("hparams: metrics"), std::string::npos) << what;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace trainscope::testing

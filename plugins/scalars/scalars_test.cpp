@@ -1,0 +1,322 @@
+// The scalars plugin in a real Trainer run: every logged value is checked against what an
+// in-process probe plugin saw in the same run (loss, outputs, targets, epoch of each step),
+// against the cosine scheduler's formula and against the FitResult.
+#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // trainer_fixtures.h: only its probe plugin is used here
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plugin_harness.h"
+#include "trainer_fixtures.h"
+#include "trainscope/event_reader.h"
+
+namespace trainscope::testing {
+namespace {
+
+// ---- What the probe saw ---------------------------------------------------------------------
+
+struct Seen {
+  std::map<int64_t, double> loss;    // optimizer step -> loss of its batch
+  std::map<int64_t, int64_t> epoch;  // optimizer step -> epoch
+  std::map<int64_t, int64_t> batch;  // optimizer step -> batch size
+  std::map<int64_t, double> loss_sum;
+  std::map<int64_t, int64_t> batches, samples, correct, topk_correct;
+};
+
+// Counts top-1 and top-k hits row by row on the host, by rank: a row is a top-k hit when
+// fewer than k classes score strictly higher than the target's class.
+void count_hits(const at::Tensor& outputs, const at::Tensor& targets, int64_t k, int64_t& top1, int64_t& topk) {
+  const at::Tensor o = outputs.detach().to(at::kCPU, at::kDouble).contiguous();
+  const at::Tensor t = targets.to(at::kCPU).contiguous();
+  const auto oa = o.accessor<double, 2>();
+  const auto ta = t.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < o.size(0); ++i) {
+    const double target_score = oa[i][ta[i]];
+    int64_t higher = 0;
+    for (int64_t c = 0; c < o.size(1); ++c) higher += oa[i][c] > target_score ? 1 : 0;
+    top1 += higher == 0 ? 1 : 0;
+    topk += higher < k ? 1 : 0;
+  }
+}
+
+std::function<void(HookBus&)> probe_into(Probe& probe, Seen& seen, int64_t k) {
+  probe.on_hook = [&seen, k](HookContext& ctx) {
+    if (ctx.hook() != Hook::kAfterForward) return;
+    const int64_t step = ctx.step() + 1;
+    const double loss = ctx.loss().item<double>();
+    seen.loss[step] = loss;
+    seen.epoch[step] = ctx.epoch();
+    seen.batch[step] = ctx.batch_size();
+    seen.loss_sum[ctx.epoch()] += loss;
+    seen.batches[ctx.epoch()] += 1;
+    seen.samples[ctx.epoch()] += ctx.batch_size();
+    count_hits(ctx.outputs(), ctx.targets(), k, seen.correct[ctx.epoch()], seen.topk_correct[ctx.epoch()]);
+  };
+  return [&probe](HookBus& bus) { add_probe(bus, probe); };
+}
+
+// ---- A minimal protobuf wire reader, for the custom-scalars layout -------------------------
+// EventView does not decode a tensor's string content, so the layout (a serialized Layout in
+// the DT_STRING tensor of tag custom_scalars__config__) is read from the raw records here.
+
+struct Field {
+  uint32_t number = 0, wire = 0;
+  uint64_t varint = 0;
+  std::string_view bytes;
+};
+
+std::vector<Field> fields(std::string_view b) {
+  std::vector<Field> out;
+  size_t i = 0;
+  auto varint = [&](uint64_t& v) {
+    v = 0;
+    for (int shift = 0; i < b.size() && shift < 64; shift += 7) {
+      const auto c = static_cast<uint8_t>(b[i++]);
+      v |= static_cast<uint64_t>(c & 0x7f) << shift;
+      if ((c & 0x80) == 0) return;
+    }
+    throw std::runtime_error("truncated varint");
+  };
+  while (i < b.size()) {
+    uint64_t key = 0;
+    varint(key);
+    Field f;
+    f.number = static_cast<uint32_t>(key >> 3);
+    f.wire = static_cast<uint32_t>(key & 7);
+    size_t n = 0;
+    if (f.wire == 0) {
+      varint(f.varint);
+    } else if (f.wire == 1 || f.wire == 5) {
+      n = f.wire == 1 ? 8 : 4;
+    } else if (f.wire == 2) {
+      uint64_t len = 0;
+      varint(len);
+      n = static_cast<size_t>(len);
+    } else {
+      throw std::runtime_error("unexpected wire type");
+    }
+    if (n > b.size() - i) throw std::runtime_error("truncated field");
+    f.bytes = b.substr(i, n);
+    i += n;
+    out.push_back(f);
+  }
+  return out;
+}
+
+std::vector<std::string_view> all(std::string_view msg, uint32_t number) {
+  std::vector<std::string_view> out;
+  for (const auto& f : fields(msg)) {
+    if (f.number == number && f.wire == 2) out.push_back(f.bytes);
+  }
+  return out;
+}
+
+// The serialized bytes of the first string tensor logged under `tag` in the run's files.
+std::string string_tensor(const std::string& run_dir, const std::string& tag) {
+  for (const auto& file : list_event_files(run_dir)) {
+    RecordReader reader(file);
+    std::string payload;
+    while (reader.next(payload)) {
+      for (auto summary : all(payload, 5)) {  // Event.summary
+        for (auto value : all(summary, 1)) {  // Summary.value
+          auto tags = all(value, 1);          // Value.tag
+          if (tags.empty() || tags[0] != tag) continue;
+          for (auto tensor : all(value, 8)) {                     // Value.tensor
+            for (auto s : all(tensor, 8)) return std::string(s);  // TensorProto.string_val
+          }
+        }
+      }
+    }
+  }
+  return {};
+}
+
+// Layout -> {category title: {chart title: regexes}}.
+std::map<std::string, std::map<std::string, std::vector<std::string>>> decode_layout(std::string_view layout) {
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> out;
+  for (auto category : all(layout, 2)) {
+    auto title = all(category, 1);
+    auto& charts = out[title.empty() ? "" : std::string(title[0])];
+    for (auto chart : all(category, 2)) {
+      auto chart_title = all(chart, 1);
+      auto& tags = charts[chart_title.empty() ? "" : std::string(chart_title[0])];
+      for (auto multiline : all(chart, 2)) {
+        for (auto t : all(multiline, 1)) tags.emplace_back(t);
+      }
+    }
+  }
+  return out;
+}
+
+double rel(double expected) { return 1e-6 * std::max(1.0, std::abs(expected)); }
+
+// ---- Tests -----------------------------------------------------------------------------------
+
+constexpr const char* kDefault = R"(
+[[plugin]]
+name = "scalars"
+on_error = "abort"
+)";
+
+TEST(ScalarsPlugin, LoggedValuesMatchAnIndependentRecord) {
+  Probe probe;
+  Seen seen;
+  trainscope::testing::Setup setup;
+  // 10 classes, so top-5 (train and the trainer's val/top5) exists; cosine schedule over 3 epochs.
+  setup.overrides = {"trainer.epochs=3", "trainer.scheduler=cosine", "data.synthetic_classes=10"};
+  setup.add_after = probe_into(probe, seen, 5);
+  const PluginRun run = run_plugins(kDefault, setup);
+  const int64_t epochs = 3;
+  ASSERT_EQ(run.fit.epochs_completed, epochs);
+  ASSERT_EQ(static_cast<int64_t>(seen.loss.size()), run.fit.steps);
+
+  // Per-step loss: every step, equal to the loss the probe read.
+  const auto loss_step = run.scalars("train/loss_step");
+  ASSERT_EQ(static_cast<int64_t>(loss_step.size()), run.fit.steps);
+  for (const auto& [step, value] : loss_step) {
+    ASSERT_TRUE(seen.loss.count(step)) << step;
+    EXPECT_FLOAT_EQ(value, seen.loss.at(step)) << "step " << step;
+  }
+
+  // Learning rate: base 0.01 times the cosine factor of the step's epoch.
+  const auto lr = run.scalars("lr/group0");
+  ASSERT_EQ(static_cast<int64_t>(lr.size()), run.fit.steps);
+  for (const auto& [step, value] : lr) {
+    const double e = static_cast<double>(seen.epoch.at(step));
+    const double expected = 0.01 * (1.0 + std::cos(M_PI * e / static_cast<double>(epochs))) / 2.0;
+    EXPECT_FLOAT_EQ(value, expected) << "step " << step;
+  }
+  EXPECT_TRUE(run.tags_with_prefix("lr/group1").empty());  // one parameter group
+
+  // Epoch values, each logged once per epoch at the epoch's last step.
+  const auto train_loss = run.scalars("train/loss");
+  const auto train_acc = run.scalars("train/accuracy");
+  const auto train_top5 = run.scalars("train/top5");
+  ASSERT_EQ(train_loss.size(), 3u);
+  ASSERT_EQ(train_acc.size(), 3u);
+  ASSERT_EQ(train_top5.size(), 3u);
+  int64_t last_step = 0;
+  for (int64_t e = 0; e < epochs; ++e) {
+    last_step += seen.batches.at(e);
+    EXPECT_EQ(train_loss[e].first, last_step);
+    const double mean = seen.loss_sum.at(e) / static_cast<double>(seen.batches.at(e));
+    EXPECT_NEAR(train_loss[e].second, mean, rel(mean)) << "epoch " << e;
+    const double acc = static_cast<double>(seen.correct.at(e)) / static_cast<double>(seen.samples.at(e));
+    const double top5 = static_cast<double>(seen.topk_correct.at(e)) / static_cast<double>(seen.samples.at(e));
+    EXPECT_NEAR(train_acc[e].second, acc, rel(acc)) << "epoch " << e;
+    EXPECT_NEAR(train_top5[e].second, top5, rel(top5)) << "epoch " << e;
+  }
+  // The trainer's own epoch mean (FitResult) agrees, and train/loss is not logged twice.
+  EXPECT_NEAR(train_loss.back().second, run.fit.metrics.at("train/loss"), rel(train_loss.back().second));
+
+  // Validation metrics: once per epoch; the last ones equal FitResult.metrics.
+  for (const char* tag : {"val/loss", "val/accuracy", "val/top5"}) {
+    const auto v = run.scalars(tag);
+    ASSERT_EQ(v.size(), 3u) << tag;
+    EXPECT_EQ(v.back().first, run.fit.steps) << tag;
+    EXPECT_NEAR(v.back().second, run.fit.metrics.at(tag), rel(run.fit.metrics.at(tag))) << tag;
+  }
+
+  // Throughput and step time come from the same interval: their product is the interval's
+  // samples per step, which with one step per interval is that step's batch size.
+  const auto sps = run.scalars("perf/samples_per_sec");
+  const auto ms = run.scalars("perf/step_time_ms");
+  ASSERT_EQ(static_cast<int64_t>(sps.size()), run.fit.steps);
+  ASSERT_EQ(sps.size(), ms.size());
+  for (size_t i = 0; i < sps.size(); ++i) {
+    ASSERT_EQ(sps[i].first, ms[i].first);
+    const double batch = static_cast<double>(seen.batch.at(sps[i].first));
+    EXPECT_NEAR(sps[i].second * ms[i].second / 1000.0, batch, 1e-3 * batch) << "step " << sps[i].first;
+  }
+
+  // The custom-scalars layout pairs each training curve with its validation curve.
+  const auto layout_values = run.values("custom_scalars__config__");
+  ASSERT_EQ(layout_values.size(), 1u);
+  EXPECT_EQ(layout_values[0].second->plugin_name, "custom_scalars");
+  const auto layout = decode_layout(string_tensor(run.run_dir, "custom_scalars__config__"));
+  ASSERT_TRUE(layout.count("train vs validation")) << "categories: " << layout.size();
+  const auto& pairs = layout.at("train vs validation");
+  using V = std::vector<std::string>;
+  EXPECT_EQ(pairs.at("loss"), (V{"^train/loss$", "^val/loss$"}));
+  EXPECT_EQ(pairs.at("accuracy"), (V{"^train/accuracy$", "^val/accuracy$"}));
+  EXPECT_EQ(pairs.at("top5 accuracy"), (V{"^train/top5$", "^val/top5$"}));
+  // Every regex of the pairs names a tag the run really has.
+  const auto tags = run.tags();
+  for (const auto& [title, regexes] : pairs) {
+    for (const auto& r : regexes) EXPECT_TRUE(tags.count(r.substr(1, r.size() - 2))) << r;
+  }
+}
+
+TEST(ScalarsPlugin, CadenceAndTopKOptions) {
+  Probe probe;
+  Seen seen;
+  trainscope::testing::Setup setup;
+  setup.add_after = probe_into(probe, seen, 3);
+  // The base problem has 4 classes: top-3 is logged, and with top_k = 5 it would not be.
+  const PluginRun run = run_plugins(R"(
+[[plugin]]
+name = "scalars"
+on_error = "abort"
+log_every_n_steps = 3
+top_k = 3
+custom_scalars = false
+)",
+                                    setup);
+  const auto loss_step = run.scalars("train/loss_step");
+  ASSERT_EQ(static_cast<int64_t>(loss_step.size()), run.fit.steps / 3);
+  for (const auto& [step, value] : loss_step) {
+    EXPECT_EQ(step % 3, 0);
+    EXPECT_FLOAT_EQ(value, seen.loss.at(step));
+  }
+  EXPECT_EQ(run.scalars("lr/group0").size(), loss_step.size());
+  // Step time is averaged over the steps since the last point (or the epoch's start): the
+  // product with throughput is the mean batch size of those steps, all 16 here.
+  const auto sps = run.scalars("perf/samples_per_sec");
+  const auto ms = run.scalars("perf/step_time_ms");
+  ASSERT_EQ(sps.size(), loss_step.size());
+  ASSERT_EQ(ms.size(), sps.size());
+  for (size_t i = 0; i < sps.size(); ++i) {
+    EXPECT_EQ(sps[i].first % 3, 0);
+    EXPECT_NEAR(sps[i].second * ms[i].second / 1000.0, 16.0, 16e-3) << "step " << sps[i].first;
+  }
+  // Epoch values still cover every batch, whatever the per-step cadence.
+  const auto top3 = run.scalars("train/top3");
+  const auto acc = run.scalars("train/accuracy");
+  ASSERT_EQ(top3.size(), 2u);
+  ASSERT_EQ(acc.size(), 2u);
+  for (int64_t e = 0; e < 2; ++e) {
+    const double n = static_cast<double>(seen.samples.at(e));
+    EXPECT_NEAR(acc[e].second, static_cast<double>(seen.correct.at(e)) / n, 1e-6);
+    EXPECT_NEAR(top3[e].second, static_cast<double>(seen.topk_correct.at(e)) / n, 1e-6);
+  }
+  EXPECT_FALSE(run.has("custom_scalars__config__"));
+  EXPECT_TRUE(run.tags_with_prefix("train/top5").empty());
+}
+
+TEST(ScalarsPlugin, NoTopKWhenClassesDoNotExceedK) {
+  const PluginRun run = run_plugins(kDefault);  // 4 classes, top_k = 5
+  EXPECT_TRUE(run.has("train/accuracy"));
+  EXPECT_TRUE(run.tags_with_prefix("train/top").empty());
+  EXPECT_FALSE(run.has("val/top5"));
+}
+
+TEST(ScalarsPlugin, RejectsBadOptions) {
+  for (const char* bad : {"log_every_n_steps = 0", "top_k = -1"}) {
+    try {
+      run_plugins(std::string("[[plugin]]\nname = \"scalars\"\non_error = \"abort\"\n") + bad + "\n");
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("scalars"), std::string::npos) << what;
+      EXPECT_NE(what.find(std::string(bad).substr(0, std::string(bad).find(' '))), std::string::npos) << what;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace trainscope::testing
