@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libboost-dev libboost-filesystem-dev
   libpng-dev libgif-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libgloo-dev
   dataset-fashion-mnist python3-venv
 )
 # Versions pinned by the project; the venv is the only Python the build and tests use.

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "trainscope/config.h"
 #include "trainscope/data.h"
+#include "trainscope/distributed.h"
 #include "trainscope/hook_bus.h"
 #include "trainscope/models.h"
 #include "trainscope/plugin_loader.h"
@@ -66,6 +67,11 @@ int cmd_run(const std::vector<std::string>& args) {
     std::fprintf(stderr, "trainscope run: %s\n", e.what());
     return 1;
   }
+  // torchrun-style environment (trainscope launch sets it): one rank of a data-parallel job.
+  const trainscope::DistributedEnv dist = trainscope::DistributedEnv::from_environment();
+  if (dist.distributed() && trainscope::resolve_device(config.run.device).is_cuda()) {
+    config.run.device = "cuda:" + std::to_string(dist.local_rank);  // one GPU per local rank
+  }
   trainscope::seed_everything(seed);  // the model's initial weights follow the seed
   trainscope::Model model = trainscope::make_model(config.model, {data.train.sample_shape(), data.train.num_classes()});
 
@@ -79,6 +85,11 @@ int cmd_run(const std::vector<std::string>& args) {
       .set_hparams(config.hparams)
       .set_config_text(config.text)
       .set_bus(&bus);
+  std::shared_ptr<trainscope::Communicator> comm;
+  if (dist.distributed()) {
+    comm = std::make_shared<trainscope::Communicator>(dist, trainer.device());
+    trainer.set_distributed(comm, dist);
+  }
 
   std::printf("trainscope run %s\n", file.c_str());
   std::printf("  data:    %s\n", data.description.c_str());
@@ -92,6 +103,12 @@ int cmd_run(const std::vector<std::string>& args) {
   const auto names = bus.plugin_names();
   std::printf("  plugins: %s\n", names.empty() ? "none" : join(names).c_str());
   std::printf("  run dir: %s\n", trainer.run_dir().c_str());
+  if (comm) {
+    std::printf("  ranks:   %d of %d (%s via %s:%d; per-rank batch %lld; %s)\n", dist.rank, dist.world_size,
+                comm->backend().c_str(), dist.master_addr.c_str(), dist.master_port,
+                static_cast<long long>(config.trainer.batch_size / dist.world_size),
+                dist.rank_logs ? "every rank logs to <run>/rank<k>" : "rank 0 logs");
+  }
   std::fflush(stdout);
 
   const trainscope::FitResult result = trainer.fit();

@@ -22,6 +22,8 @@ constexpr const char* kUsage =
     "                                           ABI, hooks, options; and refused libraries\n"
     "  inspect LOGDIR                           runs, tags, counts and last values of the event\n"
     "                                           files under LOGDIR; verifies every record's CRCs\n"
+    "  launch -n N [options] -- PROGRAM ...     start N ranks of PROGRAM (e.g. trainscope run\n"
+    "                                           job.toml) for distributed data-parallel training\n"
     "\n"
     "options:\n"
     "  --set section.key=value   override a configuration value (TOML syntax; a bare word is a\n"
@@ -57,6 +59,8 @@ int main(int argc, char** argv) {
                 trainscope::kPluginAbiMinor, trainscope::host_build_fingerprint());
     return 0;
   }
+  // launch passes everything after -- to the program it starts (including --help).
+  if (command == "launch") return cmd_launch(args);
   for (const auto& a : args) {
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
@@ -72,5 +76,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "trainscope %s: %s\n", command.c_str(), e.what());
     return 1;
   }
-  return usage_error(command, "unknown command (expected run, validate, plugins or inspect)");
+  return usage_error(command, "unknown command (expected run, validate, plugins, inspect or launch)");
 }

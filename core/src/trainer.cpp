@@ -12,11 +12,17 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+
+#include <ftw.h>
 #include <filesystem>
 #include <stdexcept>
 
 #include "amp.h"
 #include "trainscope/checkpoint.h"
+#include "trainscope/distributed.h"
 #include "trainscope/hook_bus.h"
 #include "trainscope/hook_context.h"
 #include "trainscope/progress.h"
@@ -73,6 +79,20 @@ void load_plugin_states(Bus& bus, HookContext& ctx, const std::map<std::string, 
   }
 }
 
+// rm -rf with nftw: libtorch.so exports a std::filesystem::remove_all of its own that crashes
+// when it wins symbol resolution over libstdc++'s.
+std::string num(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
+void remove_tree(const std::string& dir) {
+  ::nftw(
+      dir.c_str(), [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }, 16,
+      FTW_DEPTH | FTW_PHYS);
+}
+
 }  // namespace
 
 struct Trainer::Impl {
@@ -91,6 +111,15 @@ struct Trainer::Impl {
   std::string config_text;
   std::FILE* progress_out = stdout;
   int progress_tty = -1;
+  // Distributed (set_distributed); trainer_dist.cpp has the pieces.
+  std::shared_ptr<Communicator> comm;
+  DistributedEnv denv;
+  at::Tensor shard;          // this rank's sample indices of the current epoch
+  TensorDataset val_shard;   // this rank's validation samples (padded to equal length)
+  int64_t val_real = 0;      // how many of them are real (the padding comes last)
+  std::string discard_dir;   // non-zero ranks without rank_logs: the writer's scratch dir
+  std::vector<at::Tensor> report_losses;  // TRAINSCOPE_DIST_REPORT: local per-step losses
+  std::string report_epochs;              // and per-epoch local sums (JSON objects)
 
   // ---- State of one fit ----
   std::unique_ptr<BatchLoader> train_loader;
@@ -113,6 +142,18 @@ struct Trainer::Impl {
   c10::ScalarType autocast_dtype = c10::kFloat;
   int64_t step = 0;
   int64_t epochs_done = 0;
+
+  bool dist() const { return comm != nullptr && denv.world_size > 1; }
+  int64_t rank_batch() const { return dist() ? cfg.batch_size / denv.world_size : cfg.batch_size; }
+  int64_t train_batches() const {
+    return dist() ? (shard.size(0) + rank_batch() - 1) / rank_batch() : train_loader->batches();
+  }
+  Batch train_batch(int64_t b) const;
+  void set_train_epoch(int64_t epoch);
+  void dist_begin();              // checks, weight broadcast, validation shard
+  void sync_stop();               // OR-reduce of stop requests
+  void average_plugin_metrics();  // metrics that plugins added at validation_end
+  void write_report(const std::string& run_dir);
 
   void emit(Hook hook) {
     if (bus != nullptr) bus->emit(hook, ctx);
@@ -188,6 +229,15 @@ Trainer& Trainer::set_hparams(std::map<std::string, OptionValue> hparams) {
 }
 Trainer& Trainer::set_config_text(std::string text) {
   impl_->config_text = std::move(text);
+  return *this;
+}
+Trainer& Trainer::set_distributed(std::shared_ptr<Communicator> comm, const DistributedEnv& env) {
+  impl_->comm = std::move(comm);
+  impl_->denv = env;
+  if (impl_->comm) {
+    impl_->denv.rank = impl_->comm->rank();
+    impl_->denv.world_size = impl_->comm->world_size();
+  }
   return *this;
 }
 Trainer& Trainer::set_progress(std::FILE* out, int tty) {
@@ -269,6 +319,14 @@ void Trainer::Impl::open_writer(bool resumed) {
   // whatever a crashed run logged after it is replaced. A fresh fit starts at 0: rerun into
   // the same run directory, it replaces the earlier run's view instead of interleaving.
   options.writer.purge_step = resumed ? step + 1 : 0;
+  if (dist() && denv.rank_logs) {
+    run_dir_text = (std::filesystem::path(run_dir_text) / ("rank" + std::to_string(denv.rank))).string();
+  } else if (dist() && denv.rank != 0) {
+    // Only rank 0 writes: the others log into a scratch directory removed after the fit.
+    std::string tmpl = (std::filesystem::temp_directory_path() / "trainscope-rank-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("cannot create a scratch directory for rank " + std::to_string(denv.rank));
+    discard_dir = run_dir_text = tmpl;
+  }
   writer = std::make_unique<SummaryWriter>(run_dir_text, options);
 }
 
@@ -278,8 +336,10 @@ void Trainer::Impl::fill_context() {
   ctx.step_ = step;
   ctx.epoch_ = epochs_done;
   ctx.epochs_ = cfg.epochs;
-  ctx.batches_per_epoch_ = train_loader->batches();
+  ctx.batches_per_epoch_ = train_batches();
   ctx.model_ = &model.module();
+  ctx.rank_ = dist() ? denv.rank : 0;
+  ctx.world_size_ = dist() ? denv.world_size : 1;
   ctx.optimizer_ = optimizer.get();
   ctx.class_names_ = &train.class_names;
   ctx.metrics_ = &metrics;
@@ -314,12 +374,11 @@ at::Tensor Trainer::Impl::forward_with(const at::Tensor& x, TapSet& tap_set) {
 void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_t& loss_count, bool& completed) {
   const int64_t interval = std::max<int64_t>(1, cfg.log_every_n_steps);
   const bool timed = bus != nullptr && bus->size() > 0;
-  BatchLoader& loader = *train_loader;
-  const int64_t batches = loader.batches();
+  const int64_t batches = train_batches();
   torch::optim::Optimizer& optim = *optimizer;
   completed = false;
   for (int64_t b = 0; b < batches; ++b) {
-    Batch batch = loader.batch(b);
+    Batch batch = train_batch(b);
     ctx.batch_index_ = b;
     ctx.inputs_ = batch.inputs;
     ctx.targets_ = batch.targets;
@@ -338,9 +397,26 @@ void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_
     }
     ctx.outputs_ = outputs;
     ctx.loss_ = loss;
+    at::Tensor shown = loss;  // what hooks, the console and the epoch's loss see
+    if (dist()) {
+      if (!denv.report_dir.empty()) report_losses.push_back(loss.detach().to(at::kFloat));
+      shown = loss.detach().to(at::kFloat).clone();
+      comm->allreduce_mean({shown});
+      ctx.loss_ = shown;
+    }
     emit(Hook::kAfterForward);
 
     (scaler.enabled() ? scaler.scale(loss) : loss).backward();
+    if (dist()) {
+      // As DDP: averaged gradients before anyone looks at them (scaled ones under fp16, so
+      // that an overflow on any rank skips the step on every rank).
+      std::vector<at::Tensor> grads;
+      grads.reserve(params.size());
+      for (const auto& p : params) {
+        if (p.grad().defined()) grads.push_back(p.grad());
+      }
+      comm->allreduce_mean(grads);
+    }
     if (scaler.enabled()) scaler.unscale(params);
     emit(Hook::kAfterBackward);
     if (cfg.clip_grad_norm > 0) clip_grad_norm(params, cfg.clip_grad_norm);
@@ -355,12 +431,13 @@ void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_
     if (stepped) emit(Hook::kAfterOptimizerStep);
     // A skipped step still counts: every batch keeps its own step number in the logs.
     ctx.step_ = ++step;
-    loss_sum.add_(loss.detach());
+    loss_sum.add_(shown.detach());
     ++loss_count;
     emit(Hook::kTrainBatchEnd);
+    if (dist()) sync_stop();
 
     if (step % interval == 0 || b + 1 == batches) {
-      if (progress.enabled()) progress.update(b + 1, step, loss.item<double>());  // the interval's one read
+      if (progress.enabled()) progress.update(b + 1, step, shown.item<double>());  // the interval's one read
       if (timed) {
         for (const auto& [name, seconds] : bus->take_overhead()) {
           writer->add_scalar("trainscope/overhead/" + name, seconds, step);
@@ -379,14 +456,18 @@ void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_
   completed = true;
 }
 
-Trainer::Impl::Sums Trainer::Impl::validate(const TensorDataset& data, bool with_hooks) {
-  BatchLoader loader(data, {cfg.batch_size, /*shuffle=*/false, /*drop_last=*/false, 0, device});
+Trainer::Impl::Sums Trainer::Impl::validate(const TensorDataset& data_in, bool with_hooks) {
+  // Distributed: this rank's padded shard, whose first val_real samples count.
+  const bool sharded = dist() && with_hooks;
+  const TensorDataset& data = sharded ? val_shard : data_in;
+  const int64_t real = sharded ? val_real : data.size();
+  BatchLoader loader(data, {sharded ? rank_batch() : cfg.batch_size, /*shuffle=*/false, /*drop_last=*/false, 0, device});
   const auto f = at::TensorOptions(at::kFloat).device(device);
   Sums sums;
   sums.loss = at::zeros({}, f);
   sums.correct = at::zeros({}, f.dtype(at::kLong));
   sums.top5 = at::zeros({}, f.dtype(at::kLong));
-  sums.count = data.size();
+  sums.count = real;
   const bool was_training = model.module().is_training();
   model.module().eval();
   at::NoGradGuard no_grad;
@@ -406,12 +487,23 @@ Trainer::Impl::Sums Trainer::Impl::validate(const TensorDataset& data, bool with
       outputs = model.forward(batch.inputs);
       loss = loss_fn(outputs, batch.targets);
     }
-    const int64_t n = batch.inputs.size(0);
-    sums.loss.add_(loss.detach().to(at::kFloat) * static_cast<double>(n));
-    sums.correct.add_(outputs.argmax(1).eq(batch.targets).sum());
+    const int64_t start = b * loader.options().batch_size;
+    const int64_t n = std::min<int64_t>(batch.inputs.size(0), real - start);  // padding excluded
+    const bool padded = n < batch.inputs.size(0);
+    const at::Tensor out_n = padded ? outputs.narrow(0, 0, n) : outputs;
+    const at::Tensor tgt_n = padded ? batch.targets.narrow(0, 0, n) : batch.targets;
+    if (n > 0) {
+      at::Tensor loss_n = loss;
+      if (padded) {
+        detail::AutocastScope amp(device.type(), autocast_dtype, autocast);
+        loss_n = loss_fn(out_n, tgt_n);
+      }
+      sums.loss.add_(loss_n.detach().to(at::kFloat) * static_cast<double>(n));
+      sums.correct.add_(out_n.argmax(1).eq(tgt_n).sum());
+    }
     if (outputs.dim() == 2 && outputs.size(1) > 5) {
       sums.has_top5 = true;
-      sums.top5.add_(std::get<1>(outputs.topk(5, 1)).eq(batch.targets.unsqueeze(1)).any(1).sum());
+      if (n > 0) sums.top5.add_(std::get<1>(out_n.topk(5, 1)).eq(tgt_n.unsqueeze(1)).any(1).sum());
     }
     if (with_hooks) {
       ctx.batch_index_ = b;
@@ -440,7 +532,7 @@ void Trainer::Impl::save(FitResult& result) {
   if (bus != nullptr) state.plugin_states = save_plugin_states(*bus, ctx, state_scratch);
   ctx.state_ = &state_scratch;
   const std::string path = checkpoint_path(checkpoint_dir(), epochs_done);
-  save_checkpoint(path, model.module(), optimizer.get(), state);
+  if (!dist() || denv.rank == 0) save_checkpoint(path, model.module(), optimizer.get(), state);  // rank 0's state
   result.last_checkpoint = path;
 }
 
@@ -454,6 +546,7 @@ void Trainer::Impl::on_exception(const std::string& message, Progress& progress)
   } catch (...) {
   }
   if (writer) writer->close();
+  if (!discard_dir.empty()) remove_tree(discard_dir);
 }
 
 FitResult Trainer::fit() {
@@ -478,6 +571,8 @@ FitResult Trainer::fit() {
   s.train_loader =
       std::make_unique<BatchLoader>(s.train, LoaderOptions{s.cfg.batch_size, /*shuffle=*/true, /*drop_last=*/false,
                                                            static_cast<uint64_t>(s.run.seed), s.device});
+  if (s.dist()) s.dist_begin();
+  s.set_train_epoch(s.epochs_done);
   s.open_writer(resumed);
   s.fill_context();
   HookContext& ctx = s.ctx;
@@ -495,7 +590,8 @@ FitResult Trainer::fit() {
       ctx.epoch_ = epoch;
       ctx.phase_ = Phase::kTrain;
       ctx.batch_index_ = 0;
-      ctx.batches_per_epoch_ = s.train_loader->batches();
+      s.set_train_epoch(epoch);
+      ctx.batches_per_epoch_ = s.train_batches();
       ctx.inputs_ = ctx.targets_ = ctx.outputs_ = ctx.loss_ = at::Tensor();
       if (s.scheduler) {
         const double factor = s.scheduler->factor(epoch, s.cfg.epochs);
@@ -503,9 +599,8 @@ FitResult Trainer::fit() {
         for (size_t g = 0; g < groups.size() && g < s.base_lrs.size(); ++g)
           groups[g].options().set_lr(s.base_lrs[g] * factor);
       }
-      s.train_loader->set_epoch(epoch);
       s.model.module().train();
-      progress.begin_epoch(epoch, s.cfg.epochs, s.train_loader->batches(), s.cfg.batch_size);
+      progress.begin_epoch(epoch, s.cfg.epochs, s.train_batches(), s.cfg.batch_size);
       s.emit(Hook::kEpochBegin);
 
       at::Tensor loss_sum = at::zeros({}, f);
@@ -516,9 +611,24 @@ FitResult Trainer::fit() {
 
       if (!s.stop && s.val.size() > 0) {
         Impl::Sums sums = s.validate(s.val, /*with_hooks=*/true);
+        at::Tensor local =
+            at::stack({train_loss, sums.loss, sums.correct.to(at::kFloat), sums.top5.to(at::kFloat)});
+        if (s.dist()) {
+          if (!s.denv.report_dir.empty()) {
+            const at::Tensor h = local.cpu();
+            s.report_epochs += std::string(s.report_epochs.empty() ? "" : ",\n    ") + "{\"epoch\": " +
+                               std::to_string(epoch) + ", \"val_loss_sum\": " + num(h[1].item<double>()) +
+                               ", \"val_correct\": " + num(h[2].item<double>()) +
+                               ", \"val_count\": " + std::to_string(sums.count) + "}";
+          }
+          // Sums over ranks (the train loss is already the same on every rank: keep it).
+          at::Tensor reduced = local.narrow(0, 1, 3).clone();
+          s.comm->allreduce_sum({reduced});
+          local = at::cat({local.narrow(0, 0, 1), reduced});
+          sums.count = s.val.size();
+        }
         // The epoch's one read of the device: train loss and the validation sums together.
-        const at::Tensor host =
-            at::stack({train_loss, sums.loss, sums.correct.to(at::kFloat), sums.top5.to(at::kFloat)}).cpu();
+        const at::Tensor host = local.cpu();
         const float* v = host.data_ptr<float>();
         const double n = static_cast<double>(sums.count);
         s.metrics["train/loss"] = v[0];
@@ -529,14 +639,16 @@ FitResult Trainer::fit() {
         ctx.batch_index_ = 0;
         ctx.inputs_ = ctx.targets_ = ctx.outputs_ = ctx.loss_ = at::Tensor();
         s.emit(Hook::kValidationEnd);
+        if (s.dist()) s.average_plugin_metrics();
         ctx.phase_ = Phase::kTrain;
       } else if (loss_count > 0) {
         s.metrics["train/loss"] = train_loss.item<double>();
       }
       ctx.batch_index_ = 0;
-      ctx.batches_per_epoch_ = s.train_loader->batches();
+      ctx.batches_per_epoch_ = s.train_batches();
       ctx.inputs_ = ctx.targets_ = ctx.outputs_ = ctx.loss_ = at::Tensor();
       s.emit(Hook::kEpochEnd);
+      if (s.dist()) s.sync_stop();
       progress.end_epoch(s.metrics);
       if (completed) {
         s.epochs_done = epoch + 1;
@@ -546,6 +658,7 @@ FitResult Trainer::fit() {
       }
     }
     s.emit(Hook::kFitEnd);
+    if (s.dist()) s.comm->barrier();  // nobody leaves (rank 0 hosts the store) before all are done
   } catch (const std::exception& e) {
     s.on_exception(e.what(), progress);
     throw;
@@ -555,6 +668,8 @@ FitResult Trainer::fit() {
   }
   const WriteStatus status = s.writer->close();
   if (!status.ok) progress.message("[trainscope] writing the event files failed: " + status.message);
+  if (!s.discard_dir.empty()) remove_tree(s.discard_dir);
+  if (s.dist() && !s.denv.report_dir.empty()) s.write_report(result.run_dir);
   if (s.bus != nullptr && s.bus->size() > 0) progress.message("plugin cost:\n" + s.bus->timing_report());
   for (const auto& [name, why] : s.bus ? s.bus->disabled() : std::vector<std::pair<std::string, std::string>>{}) {
     progress.message("[trainscope] plugin '" + name + "' was disabled: " + why);
@@ -581,6 +696,96 @@ std::map<std::string, double> Trainer::evaluate(const TensorDataset& data) {
   std::map<std::string, double> out{{"loss", v[0] / n}, {"accuracy", v[1] / n}};
   if (sums.has_top5) out["top5"] = v[2] / n;
   return out;
+}
+
+// ---- Distributed pieces (docs/distributed.md) --------------------------------------------
+
+Batch Trainer::Impl::train_batch(int64_t b) const {
+  if (!dist()) return train_loader->batch(b);
+  const int64_t bs = rank_batch();
+  const at::Tensor idx = shard.narrow(0, b * bs, std::min(bs, shard.size(0) - b * bs));
+  const TensorDataset& data = train_loader->data();
+  return {data.inputs.index_select(0, idx).to(device), data.targets.index_select(0, idx).to(device)};
+}
+
+void Trainer::Impl::set_train_epoch(int64_t epoch) {
+  train_loader->set_epoch(epoch);
+  // Every rank draws the same permutation (same seed and epoch) and takes its interleaved
+  // share, so global batch b (all ranks' batch b) is the single-process run's batch b.
+  if (dist()) shard = shard_indices(train_loader->order(), denv.rank, denv.world_size);
+}
+
+void Trainer::Impl::dist_begin() {
+  const int w = denv.world_size;
+  if (cfg.batch_size % w != 0) {
+    throw std::invalid_argument("[trainer] batch_size = " + std::to_string(cfg.batch_size) +
+                                " is the global batch and must be a multiple of the world size (" + std::to_string(w) + ")");
+  }
+  // Initial weights (and buffers) from rank 0, as DDP does at construction.
+  {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> state;
+    for (const auto& p : model.module().parameters()) state.push_back(p.detach());
+    for (const auto& b : model.module().buffers()) state.push_back(b.detach());
+    comm->broadcast(state, 0);
+  }
+  if (val.size() > 0) {
+    const at::Tensor idx = shard_indices(at::arange(val.size(), at::TensorOptions(at::kLong)), denv.rank, w);
+    val_shard = TensorDataset{val.inputs.index_select(0, idx.to(val.inputs.device())),
+                              val.targets.index_select(0, idx.to(val.targets.device())), val.class_names};
+    // Rank r holds positions r, r + w, ... of the padded order; those below N are real.
+    val_real = std::max<int64_t>(0, (val.size() - denv.rank + w - 1) / w);
+  }
+  report_losses.clear();
+  report_epochs.clear();
+}
+
+void Trainer::Impl::sync_stop() {
+  const int w = denv.world_size;
+  const int64_t first = comm->allreduce_min(stop ? denv.rank : w);
+  if (first < w && !stop) {
+    stop = true;
+    stop_reason = "rank " + std::to_string(first) + " requested a stop";
+  }
+}
+
+void Trainer::Impl::average_plugin_metrics() {
+  static const std::set<std::string> core{"train/loss", "val/loss", "val/accuracy", "val/top5"};
+  std::string names;
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : metrics) {
+    if (core.count(k) == 0) {
+      keys.push_back(k);
+      names += k + '\n';
+    }
+  }
+  const auto h = static_cast<int64_t>(std::hash<std::string>{}(names) >> 1);
+  if (comm->allreduce_min(h) != comm->allreduce_max(h)) {
+    std::fprintf(stderr, "[trainscope] rank %d: plugins added different metrics on different ranks; not averaged\n",
+                 denv.rank);
+    return;
+  }
+  if (keys.empty()) return;
+  at::Tensor values = at::empty({static_cast<int64_t>(keys.size())}, at::TensorOptions(at::kDouble));
+  auto a = values.accessor<double, 1>();
+  for (size_t i = 0; i < keys.size(); ++i) a[static_cast<int64_t>(i)] = metrics[keys[i]];
+  at::Tensor on_device = device.is_cuda() ? values.to(device) : values;  // NCCL reduces device tensors
+  comm->allreduce_mean({on_device});
+  values = on_device.cpu();
+  a = values.accessor<double, 1>();
+  for (size_t i = 0; i < keys.size(); ++i) metrics[keys[i]] = a[static_cast<int64_t>(i)];
+}
+
+void Trainer::Impl::write_report(const std::string&) {
+  std::filesystem::create_directories(denv.report_dir);
+  std::string losses;
+  if (!report_losses.empty()) {
+    const at::Tensor h = at::stack(report_losses).to(at::kDouble).cpu();
+    for (int64_t i = 0; i < h.size(0); ++i) losses += (i ? ", " : "") + num(h[i].item<double>());
+  }
+  std::ofstream out(std::filesystem::path(denv.report_dir) / ("rank" + std::to_string(denv.rank) + ".json"));
+  out << "{\"rank\": " << denv.rank << ", \"world_size\": " << denv.world_size << ",\n  \"step_loss\": [" << losses
+      << "],\n  \"epochs\": [\n    " << report_epochs << "]}\n";
 }
 
 }  // namespace trainscope

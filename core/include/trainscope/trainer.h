@@ -17,6 +17,9 @@
 // An exception escaping the loop: exception, then the writer is closed and it is rethrown.
 // A stop request (sticky) is checked after every batch and after every epoch: the rest of
 // the epoch and its validation are skipped, epoch_end and fit_end still fire.
+// Distributed (set_distributed): every rank runs every hook; gradients are averaged after
+// backward (before after_backward); ctx.loss() is the cross-rank mean from after_forward on;
+// metrics are cross-rank values; stop requests of any rank stop all of them.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -42,6 +45,8 @@ class Optimizer;
 namespace trainscope {
 
 class HookBus;
+class Communicator;
+struct DistributedEnv;
 
 // Learning-rate schedule by epoch: each param group's lr = base lr * factor(epoch, epochs).
 class TRAINSCOPE_API LrScheduler {
@@ -119,6 +124,10 @@ class TRAINSCOPE_API Trainer {
   // [hparams] table; the trainer adds lr, batch_size, optimizer and epochs.
   Trainer& set_hparams(std::map<std::string, OptionValue> hparams);
   Trainer& set_config_text(std::string text);
+  // Data-parallel training over `comm` (distributed.h; null or world size 1: one process).
+  // trainer.batch_size stays the global batch: each rank takes batch_size / world_size
+  // samples of its shard per step. `env` gives rank_logs, report_dir. See docs/distributed.md.
+  Trainer& set_distributed(std::shared_ptr<Communicator> comm, const DistributedEnv& env);
   // Where progress goes (default stdout; null: silent). tty < 0: isatty decides.
   Trainer& set_progress(std::FILE* out, int tty = -1);
 
