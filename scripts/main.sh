@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# The README's main job: set up, build, and write a TensorBoard run with every summary type
-# (the SDK demo; the Fashion-MNIST trainer replaces it once the core lands).
-# Usage: scripts/main.sh [LOG_DIR]   (default runs/sdk_demo)
+# The README's main job: set up (apt + .venv), build, and train PyTorch's TensorBoard-tutorial
+# CNN on Fashion-MNIST with every bundled plugin on (examples/fashion_mnist_cnn), on CUDA when
+# present, else the CPU. Ends by printing where the logs are and how to open them.
+# Usage: scripts/main.sh [--set section.key=value]...   e.g. --set trainer.epochs=1
+# Environment: BUILD_DIR (default build), TRAINSCOPE_JOBS (default: cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
-LOG_DIR=${1:-runs/sdk_demo}
+t0=$(date +%s)
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" -j "${TRAINSCOPE_JOBS:-$(nproc)}" --target sdk_demo
-rm -rf "$LOG_DIR"
-"$BUILD_DIR/examples/sdk_demo/sdk_demo" "$LOG_DIR" 200
-echo "Then browse http://localhost:6006 (add --bind_all to reach it from another machine)."
+cmake --build "$BUILD_DIR" -j "${TRAINSCOPE_JOBS:-$(nproc)}" --target fashion_mnist_cnn bundled_plugins trainscope
+echo "[main] built in $(( $(date +%s) - t0 )) s"
+rm -rf runs/fashion_mnist_cnn
+"$BUILD_DIR/examples/fashion_mnist_cnn/fashion_mnist_cnn" examples/fashion_mnist_cnn/fashion_mnist_cnn.toml "$@"
+echo "[main] done in $(( $(date +%s) - t0 )) s. Browse http://localhost:6006 once TensorBoard runs"
+echo "       (.venv/bin/tensorboard --logdir runs; add --bind_all to reach it from another machine)."
