@@ -468,6 +468,12 @@ void read_plugin(Reader& r, const toml::table& t, const PluginCatalog& catalog, 
     for (const auto& spec : library->options()) {
       values[spec.name] = spec.default_value;
       candidates.push_back(spec.name);
+      // The bus reads these keys itself: such an option would never receive its value.
+      if (std::find(kPluginKeys.begin(), kPluginKeys.end(), spec.name) != kPluginKeys.end()) {
+        r.error(r.where(*name_node), prefix + "plugin '" + pc.name + "' (" + library->path() +
+                                         ") declares an option named '" + spec.name +
+                                         "', which is a key of every [[plugin]] table: rename the option in the plugin");
+      }
     }
   }
   for (auto&& [k, v] : t) {

@@ -165,6 +165,22 @@ every_n_epochs = 2
   EXPECT_EQ(c.plugins[2].cadence.every_n_epochs, 2);
 }
 
+TEST(Config, PluginOptionNamedLikeACoreKeyIsRefused) {
+  const PluginCatalog clashing = discover_plugins({std::string(TRAINSCOPE_TEST_PLUGIN_DIR) + "/clashing"});
+  ASSERT_NE(clashing.find("clashing_option"), nullptr);
+  std::string p;
+  try {
+    parse_config("[[plugin]]\nname = \"clashing_option\"\n", "cfg.toml", clashing);
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.problems().size(), 1u) << e.what();
+    p = e.problems().front();
+  }
+  EXPECT_NE(p.find("cfg.toml:2:"), std::string::npos) << p;
+  EXPECT_NE(p.find("declares an option named 'every_n_steps'"), std::string::npos) << p;
+  EXPECT_NE(p.find("rename the option in the plugin"), std::string::npos) << p;
+}
+
 TEST(Config, SyntaxErrorHasLineAndColumn) {
   const std::string p = problem("[trainer]\nepochs = = 3\n");
   EXPECT_EQ(p.rfind("cfg.toml:2:", 0), 0u) << p;
