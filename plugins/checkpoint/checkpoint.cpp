@@ -15,6 +15,7 @@
 // fit goes on managing the same files.
 #include <torch/nn/module.h>
 #include <torch/serialize/archive.h>
+#include <trainscope/metric_direction.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 
@@ -42,20 +43,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "auto": maximise names that look like accuracies (accuracy, acc, top-k), minimise the rest.
-bool maximise(const std::string& mode, const std::string& monitor) {
-  if (mode == "max") return true;
-  if (mode == "min") return false;
-  std::string lower = monitor;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  return lower.find("acc") != std::string::npos || lower.find("top") != std::string::npos;
-}
-
-std::string available(const std::map<std::string, double>& metrics) {
-  std::string out;
-  for (const auto& [name, value] : metrics) out += (out.empty() ? "" : ", ") + name;
-  return out.empty() ? "none" : out;
-}
 
 // Writes and deletes files in order on its own thread. Errors are kept for the training
 // thread to report (take_error), so that the plugin's on_error policy applies.
@@ -161,7 +148,7 @@ class Checkpoint final : public trainscope::Plugin {
         save_last_(opt.get<bool>("save_last")),
         dir_option_(opt.get<std::string>("dir")) {
     if (monitor_.empty()) throw std::invalid_argument("checkpoint: monitor is empty; name a metric, e.g. \"val/loss\"");
-    if (mode_ != "min" && mode_ != "max" && mode_ != "auto") {
+    if (!trainscope::valid_metric_mode(mode_)) {
       throw std::invalid_argument("checkpoint: mode = \"" + mode_ + "\" is not known; use \"min\", \"max\" or \"auto\"");
     }
     if (keep_ < 0) {
@@ -174,7 +161,7 @@ class Checkpoint final : public trainscope::Plugin {
                                   ">= 1 or save_last = true");
     }
     if (dir_option_.empty()) throw std::invalid_argument("checkpoint: dir is empty; e.g. \"checkpoints/best\"");
-    max_ = maximise(mode_, monitor_);
+    max_ = trainscope::maximise_metric(mode_, monitor_);
     std::string tag;
     for (unsigned char c : monitor_) tag += std::isalnum(c) || c == '.' || c == '-' ? static_cast<char>(c) : '_';
     metric_tag_ = tag;
@@ -312,7 +299,7 @@ class Checkpoint final : public trainscope::Plugin {
     auto it = metrics.find(monitor_);
     if (it == metrics.end()) {
       throw std::runtime_error("checkpoint: monitor = \"" + monitor_ + "\" is not among the metrics at " + where +
-                               " (available: " + available(metrics) +
+                               " (available: " + trainscope::metric_names(metrics) +
                                "); set monitor to one of them. A metric added by another plugin must come from a "
                                "[[plugin]] table listed before checkpoint.");
     }

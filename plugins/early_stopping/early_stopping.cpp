@@ -9,6 +9,7 @@
 // host doubles the trainer already has: no device access at all. best/wait/best_epoch go into
 // the run's checkpoints (on_save_checkpoint) so a resumed fit stops where an uninterrupted one
 // would.
+#include <trainscope/metric_direction.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 
@@ -25,20 +26,6 @@
 
 namespace {
 
-// "auto": maximise names that look like accuracies (accuracy, acc, top-k), minimise the rest.
-bool maximise(const std::string& mode, const std::string& monitor) {
-  if (mode == "max") return true;
-  if (mode == "min") return false;
-  std::string lower = monitor;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  return lower.find("acc") != std::string::npos || lower.find("top") != std::string::npos;
-}
-
-std::string available(const std::map<std::string, double>& metrics) {
-  std::string out;
-  for (const auto& [name, value] : metrics) out += (out.empty() ? "" : ", ") + name;
-  return out.empty() ? "none" : out;
-}
 
 class EarlyStopping final : public trainscope::Plugin {
  public:
@@ -48,7 +35,7 @@ class EarlyStopping final : public trainscope::Plugin {
         patience_(opt.get<int64_t>("patience")),
         min_delta_(opt.get<double>("min_delta")) {
     if (monitor_.empty()) throw std::invalid_argument("early_stopping: monitor is empty; name a metric, e.g. \"val/loss\"");
-    if (mode_ != "min" && mode_ != "max" && mode_ != "auto") {
+    if (!trainscope::valid_metric_mode(mode_)) {
       throw std::invalid_argument("early_stopping: mode = \"" + mode_ + "\" is not known; use \"min\", \"max\" or \"auto\"");
     }
     if (patience_ < 1) {
@@ -59,7 +46,7 @@ class EarlyStopping final : public trainscope::Plugin {
       throw std::invalid_argument("early_stopping: min_delta = " + std::to_string(min_delta_) +
                                   " must be a finite number >= 0 (the smallest change that counts as an improvement)");
     }
-    max_ = maximise(mode_, monitor_);
+    max_ = trainscope::maximise_metric(mode_, monitor_);
   }
 
   void on_load_checkpoint(trainscope::HookContext& ctx) override {
@@ -121,7 +108,7 @@ class EarlyStopping final : public trainscope::Plugin {
     if (it == metrics.end()) {
       // Thrown: the bus reports it once and disables this plugin (on_error = "abort": the run stops).
       throw std::runtime_error("early_stopping: monitor = \"" + monitor_ + "\" is not among the metrics at " + where +
-                               " (available: " + available(metrics) +
+                               " (available: " + trainscope::metric_names(metrics) +
                                "); set monitor to one of them. A metric added by another plugin must come from a "
                                "[[plugin]] table listed before early_stopping.");
     }

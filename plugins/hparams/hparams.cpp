@@ -3,6 +3,7 @@
 // epochs); after every validated epoch the best and the latest value of each monitored metric
 // are logged as scalars (the session's metrics: TensorBoard shows the last value of each);
 // at fit_end the session ends with SUCCESS, on an exception with FAILURE. See README.md.
+#include <trainscope/metric_direction.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 
@@ -23,14 +24,6 @@ struct Monitored {
   double best = 0;
 };
 
-// Loss-like names (the last path component) are minimized, everything else maximized.
-bool loss_like(const std::string& key) {
-  const std::string last = key.substr(key.rfind('/') == std::string::npos ? 0 : key.rfind('/') + 1);
-  for (const char* word : {"loss", "error", "err", "mse", "mae", "rmse", "perplexity", "ppl", "wer", "cer"}) {
-    if (last.find(word) != std::string::npos) return true;
-  }
-  return false;
-}
 
 std::string tag_part(std::string key) {
   for (char& c : key) {
@@ -60,7 +53,7 @@ class HParams final : public trainscope::Plugin {
     for (const auto& entry : names) {
       Monitored m;
       m.key = entry;
-      m.minimize = loss_like(entry);
+      m.minimize = !trainscope::higher_is_better(entry);  // the same "auto" as early_stopping
       const size_t colon = entry.rfind(':');
       if (colon != std::string::npos) {
         const std::string mode = entry.substr(colon + 1);
