@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // add_recorder is not used here
 #include "plugin_harness.h"
 #include "trainer_fixtures.h"
 

@@ -2,7 +2,6 @@
 // validation_end and keeps a copy of the weights of that moment; after the fit exactly the k
 // best epochs (ranked here, independently) have a file, and each file loads back into a fresh
 // model (torch::load) equal to the weights of its epoch.
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // trainer_fixtures.h: only its recorder plugin needs it
 
 #include <torch/nn/module.h>
 #include <torch/serialize.h>

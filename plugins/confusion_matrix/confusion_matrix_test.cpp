@@ -4,107 +4,17 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cstring>
 #include <sstream>
-#include <string_view>
 
 #include "plugin_harness.h"
 
 namespace trainscope {
 namespace {
 
+using testing::capture;
+using testing::Captured;
 using testing::PluginRun;
 using testing::run_plugins;
-using testing::Setup;
-
-// ---- reading a tensor's content from the event files (protobuf wire format) ---------------
-// EventView carries the shape of a tensor value but not its content, and a torch test cannot
-// include the generated protobuf headers, so the few fields needed are walked by hand:
-// Event.step = 2, Event.summary = 5, Summary.value = 1, Value.tag = 1, Value.tensor = 8,
-// TensorProto.string_val = 8.
-struct Wire {
-  std::string_view d;
-  size_t p = 0;
-  bool more() const { return p < d.size(); }
-  uint64_t varint() {
-    uint64_t v = 0;
-    for (int shift = 0; p < d.size(); shift += 7) {
-      const auto b = static_cast<uint8_t>(d[p++]);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) break;
-    }
-    return v;
-  }
-  // The next field: its number, its value (varints) or its bytes (length-delimited).
-  struct Field {
-    int number = 0;
-    uint64_t value = 0;
-    std::string_view bytes;
-  };
-  Field field() {
-    const uint64_t key = varint();
-    const int wire = static_cast<int>(key & 7);
-    Field f{static_cast<int>(key >> 3), 0, {}};
-    if (wire == 0) {
-      f.value = varint();
-    } else if (wire == 1) {
-      p += 8;
-    } else if (wire == 5) {
-      p += 4;
-    } else if (wire == 2) {
-      const auto n = static_cast<size_t>(varint());
-      f.bytes = d.substr(p, n);
-      p += n;
-    } else {
-      ADD_FAILURE() << "unexpected wire type " << wire;
-      p = d.size();
-    }
-    return f;
-  }
-};
-
-// (step, text) of every text value logged under `tag` (the first string of its tensor).
-std::vector<std::pair<int64_t, std::string>> texts(const std::string& dir, const std::string& tag) {
-  std::vector<std::pair<int64_t, std::string>> out;
-  for (const auto& path : list_event_files(dir)) {
-    RecordReader reader(path);
-    std::string payload;
-    while (reader.next(payload)) {
-      Wire ev{payload};
-      int64_t step = 0;
-      std::vector<std::string_view> summaries;
-      while (ev.more()) {
-        const auto f = ev.field();
-        if (f.number == 2) step = static_cast<int64_t>(f.value);
-        if (f.number == 5) summaries.push_back(f.bytes);
-      }
-      for (auto s : summaries) {
-        Wire sum{s};
-        while (sum.more()) {
-          const auto value = sum.field();
-          if (value.number != 1) continue;
-          Wire v{value.bytes};
-          std::string_view vtag, tensor;
-          while (v.more()) {
-            const auto f = v.field();
-            if (f.number == 1) vtag = f.bytes;
-            if (f.number == 8) tensor = f.bytes;
-          }
-          if (vtag != tag || tensor.empty()) continue;
-          Wire t{tensor};
-          while (t.more()) {
-            const auto f = t.field();
-            if (f.number == 8) {
-              out.emplace_back(step, std::string(f.bytes));
-              break;
-            }
-          }
-        }
-      }
-    }
-  }
-  return out;
-}
 
 // The table rows of the markdown ("| name | n | n | ... |"), header and separator skipped.
 std::vector<std::vector<std::string>> table_rows(const std::string& md) {
@@ -133,21 +43,6 @@ std::vector<std::vector<std::string>> table_rows(const std::string& md) {
     rows.push_back(cells);
   }
   return rows;
-}
-
-struct Captured {
-  Model model;
-  Datasets data;
-};
-
-Setup capture(Captured& c) {
-  Setup s;
-  s.model = [&c](const Datasets& d) {
-    c.data = d;
-    c.model = make_model(ModelSection{}, {d.train.sample_shape(), d.train.num_classes()});
-    return c.model;
-  };
-  return s;
 }
 
 // counts[t][p]: samples of true class t predicted as p, by the final model, one by one.
@@ -179,7 +74,7 @@ int64_t documented_side(const std::vector<std::string>& names, size_t value_char
 void check_run(const PluginRun& run, const Captured& cap, const std::vector<int64_t>& steps, bool counts_shown) {
   const auto& names = cap.data.train.class_names;
   ASSERT_FALSE(names.empty());
-  const auto logged = texts(run.run_dir, "confusion_matrix/counts/text_summary");
+  const auto logged = run.texts("confusion_matrix/counts/text_summary");
   std::vector<int64_t> got_steps;
   for (const auto& [s, _] : logged) got_steps.push_back(s);
   EXPECT_EQ(got_steps, steps);

@@ -2,7 +2,6 @@
 // metrics at every validation_end; the stop epoch, the stop reason and the logged best/wait
 // are checked against a plain re-computation of the patience rule (and the hand-worked
 // numbers in the comments).
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // trainer_fixtures.h: only its recorder plugin needs it
 
 #include <cmath>
 #include <string>

@@ -73,19 +73,9 @@ std::string step_dir(int64_t step) {
   return std::string(5 - std::min<size_t>(5, s.size()), '0') + s;
 }
 
-struct Captured {
-  Model model;
-  Datasets data;
-};
-
 TEST(EmbeddingsPlugin, ProjectorFilesHoldTheFinalModelsFeaturesLabelsAndThumbnails) {
-  Captured cap;
-  testing::Setup setup;
-  setup.model = [&cap](const Datasets& d) {
-    cap.data = d;
-    cap.model = make_model(ModelSection{}, {d.train.sample_shape(), d.train.num_classes()});
-    return cap.model;
-  };
+  testing::Captured cap;
+  const testing::Setup setup = testing::capture(cap);
   const int64_t samples = 10;  // fewer than the 16 validation samples: the first 10
   const PluginRun run = run_plugins(
       "[[plugin]]\nname = \"embeddings\"\non_error = \"abort\"\nsamples = " + std::to_string(samples) + "\n", setup);

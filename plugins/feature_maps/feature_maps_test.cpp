@@ -13,7 +13,6 @@
 #include <tuple>
 #include <vector>
 
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // add_recorder is not used here
 #include "plugin_harness.h"
 #include "trainer_fixtures.h"
 

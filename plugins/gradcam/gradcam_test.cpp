@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // add_recorder is not used here
 #include "cam.h"
 #include "plugin_harness.h"
 #include "trainer_fixtures.h"

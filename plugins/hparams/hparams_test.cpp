@@ -1,14 +1,12 @@
-// The hparams plugin in a real Trainer run. The session records are read back from the raw
-// event files (EventView does not decode the hparams plugin's content, so a minimal protobuf
-// wire reader below walks Event -> Summary.Value -> SummaryMetadata -> HParamsPluginData) and
-// compared with the configuration; the best / final metric scalars are compared with what a
-// probe plugin saw in ctx.metrics() at every epoch end and with the FitResult.
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // trainer_fixtures.h: only its probe plugin is used here
+// The hparams plugin in a real Trainer run. The session records (each hparams value's
+// SummaryMetadata.plugin_data.content, a serialized HParamsPluginData) are walked with the
+// shared wire reader and compared with the configuration; the best / final metric scalars are
+// compared with what a probe plugin saw in ctx.metrics() at every epoch end and with the
+// FitResult.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/linear.h>
 
-#include <cstring>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -18,85 +16,18 @@
 
 #include "plugin_harness.h"
 #include "trainer_fixtures.h"
-#include "trainscope/event_reader.h"
+#include "wire_reader.h"
 
 namespace trainscope::testing {
 namespace {
 
-// ---- Minimal protobuf wire reader ------------------------------------------------------------
-
-struct Field {
-  uint32_t number = 0, wire = 0;
-  uint64_t varint = 0;
-  std::string_view bytes;
-};
-
-std::vector<Field> fields(std::string_view b) {
-  std::vector<Field> out;
-  size_t i = 0;
-  auto varint = [&](uint64_t& v) {
-    v = 0;
-    for (int shift = 0; i < b.size() && shift < 64; shift += 7) {
-      const auto c = static_cast<uint8_t>(b[i++]);
-      v |= static_cast<uint64_t>(c & 0x7f) << shift;
-      if ((c & 0x80) == 0) return;
-    }
-    throw std::runtime_error("truncated varint");
-  };
-  while (i < b.size()) {
-    uint64_t key = 0;
-    varint(key);
-    Field f;
-    f.number = static_cast<uint32_t>(key >> 3);
-    f.wire = static_cast<uint32_t>(key & 7);
-    size_t n = 0;
-    if (f.wire == 0) {
-      varint(f.varint);
-    } else if (f.wire == 1 || f.wire == 5) {
-      n = f.wire == 1 ? 8 : 4;
-    } else if (f.wire == 2) {
-      uint64_t len = 0;
-      varint(len);
-      n = static_cast<size_t>(len);
-    } else {
-      throw std::runtime_error("unexpected wire type");
-    }
-    if (n > b.size() - i) throw std::runtime_error("truncated field");
-    f.bytes = b.substr(i, n);
-    i += n;
-    out.push_back(f);
-  }
-  return out;
-}
-
-std::vector<Field> all(std::string_view msg, uint32_t number) {
-  std::vector<Field> out;
-  for (const auto& f : fields(msg)) {
-    if (f.number == number) out.push_back(f);
-  }
-  return out;
-}
-std::string_view first_bytes(std::string_view msg, uint32_t number) {
-  auto f = all(msg, number);
-  return f.empty() ? std::string_view() : f[0].bytes;
-}
-
-// HParamsPluginData contents (SummaryMetadata.plugin_data.content) of every hparams value of
-// the run, by tag (_hparams_/experiment, _hparams_/session_start_info, _hparams_/session_end_info).
-std::multimap<std::string, std::string> hparams_records(const std::string& run_dir) {
+// HParamsPluginData contents of every hparams value of `events`, by tag
+// (_hparams_/experiment, _hparams_/session_start_info, _hparams_/session_end_info).
+std::multimap<std::string, std::string> hparams_records(const std::vector<EventView>& events) {
   std::multimap<std::string, std::string> out;
-  for (const auto& file : list_event_files(run_dir)) {
-    RecordReader reader(file);
-    std::string payload;
-    while (reader.next(payload)) {
-      for (const auto& summary : all(payload, 5)) {        // Event.summary
-        for (const auto& value : all(summary.bytes, 1)) {  // Summary.value
-          const std::string tag(first_bytes(value.bytes, 1));
-          const auto plugin_data = first_bytes(first_bytes(value.bytes, 9), 1);  // metadata.plugin_data
-          if (first_bytes(plugin_data, 1) != "hparams") continue;
-          out.emplace(tag, std::string(first_bytes(plugin_data, 2)));
-        }
-      }
+  for (const auto& ev : events) {
+    for (const auto& v : ev.values) {
+      if (v.plugin_name == "hparams") out.emplace(v.tag, v.plugin_content);
     }
   }
   return out;
@@ -104,12 +35,8 @@ std::multimap<std::string, std::string> hparams_records(const std::string& run_d
 
 // A google.protobuf.Value as text: "n:<number>", "s:<string>", "b:true|false".
 std::string value_text(std::string_view v) {
-  for (const auto& f : fields(v)) {
-    if (f.number == 2 && f.wire == 1) {
-      double d = 0;
-      std::memcpy(&d, f.bytes.data(), 8);
-      return "n:" + std::to_string(d);
-    }
+  for (const auto& f : wire::fields(v)) {
+    if (f.number == 2 && f.wire == wire::kFixed64) return "n:" + std::to_string(f.as_double());
     if (f.number == 3) return "s:" + std::string(f.bytes);
     if (f.number == 4) return std::string("b:") + (f.varint != 0 ? "true" : "false");
   }
@@ -119,16 +46,17 @@ std::string value_text(std::string_view v) {
 // session_start_info.hparams as {name: value_text}.
 std::map<std::string, std::string> session_hparams(std::string_view plugin_data) {
   std::map<std::string, std::string> out;
-  for (const auto& entry : all(first_bytes(plugin_data, 3), 1)) {  // SessionStartInfo.hparams map entries
-    out[std::string(first_bytes(entry.bytes, 1))] = value_text(first_bytes(entry.bytes, 2));
+  // HParamsPluginData.session_start_info = 3; SessionStartInfo.hparams = 1 (map entries: key 1, value 2).
+  for (auto entry : wire::all_bytes(wire::first_bytes(plugin_data, 3), 1)) {
+    out[wire::first_string(entry, 1)] = value_text(wire::first_bytes(entry, 2));
   }
   return out;
 }
 
 // session_end_info.status (0 when absent = STATUS_UNKNOWN).
 int64_t end_status(std::string_view plugin_data) {
-  for (const auto& f : all(first_bytes(plugin_data, 4), 1)) return static_cast<int64_t>(f.varint);
-  return 0;
+  // HParamsPluginData.session_end_info = 4; SessionEndInfo.status = 1.
+  return static_cast<int64_t>(wire::first_varint(wire::first_bytes(plugin_data, 4), 1).value_or(0));
 }
 
 std::string n(double d) { return "n:" + std::to_string(d); }
@@ -157,7 +85,7 @@ TEST(HParamsPlugin, SessionHoldsTheConfiguredHParamsAndEndsWithSuccess) {
   ::testing::internal::CaptureStderr();
   const PluginRun run = run_plugins(kPlugin);
   const std::string err = ::testing::internal::GetCapturedStderr();
-  const auto records = hparams_records(run.run_dir);
+  const auto records = hparams_records(run.events);
   ASSERT_EQ(records.count("_hparams_/experiment"), 1u);
   ASSERT_EQ(records.count("_hparams_/session_start_info"), 1u);
   ASSERT_EQ(records.count("_hparams_/session_end_info"), 1u) << err;
@@ -237,7 +165,7 @@ metrics = ["val/loss:max", "train/loss", "val/f1"]
   EXPECT_FLOAT_EQ(run.scalars("hparams/best_train_loss").back().second, best_train);
   EXPECT_FALSE(run.has("hparams/best_val_f1"));  // never in ctx.metrics(): nothing logged
   EXPECT_FALSE(run.has("hparams/best_val_accuracy"));
-  const auto records = hparams_records(run.run_dir);
+  const auto records = hparams_records(run.events);
   ASSERT_EQ(records.count("_hparams_/session_end_info"), 1u);
   EXPECT_EQ(end_status(records.find("_hparams_/session_end_info")->second), 1);
 }
@@ -259,7 +187,7 @@ TEST(HParamsPlugin, SessionEndsWithFailureWhenTrainingThrows) {
   ::testing::internal::CaptureStderr();
   EXPECT_THROW(run_plugins(kPlugin, setup), std::runtime_error);
   const std::string err = ::testing::internal::GetCapturedStderr();
-  const auto records = hparams_records(setup.log_dir + "/run");
+  const auto records = hparams_records(read_events(setup.log_dir + "/run"));
   ASSERT_EQ(records.count("_hparams_/session_start_info"), 1u);
   ASSERT_EQ(records.count("_hparams_/session_end_info"), 1u);
   EXPECT_EQ(end_status(records.find("_hparams_/session_end_info")->second), 2);  // STATUS_FAILURE

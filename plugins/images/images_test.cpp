@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "plugin_harness.h"
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // trainer_fixtures.h wants it for add_recorder (unused here)
 #include "trainer_fixtures.h"
 
 namespace trainscope::testing {

@@ -1,7 +1,6 @@
 // nan_guard on a real Trainer: a probe that runs before it injects a NaN into one gradient (or
 // makes the loss NaN) at a chosen step; the tests check what the optimizer did with that step,
 // what the fit did afterwards, and what nan_guard wrote.
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // trainer_fixtures.h: only its recorder plugin needs it
 
 #include <torch/nn/module.h>
 

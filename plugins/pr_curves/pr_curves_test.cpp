@@ -4,107 +4,17 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <cstring>
 #include <set>
-#include <string_view>
 
 #include "plugin_harness.h"
 
 namespace trainscope {
 namespace {
 
+using testing::capture;
+using testing::Captured;
 using testing::PluginRun;
 using testing::run_plugins;
-using testing::Setup;
-
-// ---- reading a tensor's content from the event files (protobuf wire format) ---------------
-// EventView carries the shape of a tensor value but not its content, and a torch test cannot
-// include the generated protobuf headers, so the few fields needed are walked by hand:
-// Event.step = 2, Event.summary = 5, Summary.value = 1, Value.tag = 1, Value.tensor = 8,
-// TensorProto.tensor_content = 4.
-struct Wire {
-  std::string_view d;
-  size_t p = 0;
-  bool more() const { return p < d.size(); }
-  uint64_t varint() {
-    uint64_t v = 0;
-    for (int shift = 0; p < d.size(); shift += 7) {
-      const auto b = static_cast<uint8_t>(d[p++]);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) break;
-    }
-    return v;
-  }
-  // The next field: its number, its value (varints) or its bytes (length-delimited).
-  struct Field {
-    int number = 0;
-    uint64_t value = 0;
-    std::string_view bytes;
-  };
-  Field field() {
-    const uint64_t key = varint();
-    const int wire = static_cast<int>(key & 7);
-    Field f{static_cast<int>(key >> 3), 0, {}};
-    if (wire == 0) {
-      f.value = varint();
-    } else if (wire == 1) {
-      p += 8;
-    } else if (wire == 5) {
-      p += 4;
-    } else if (wire == 2) {
-      const auto n = static_cast<size_t>(varint());
-      f.bytes = d.substr(p, n);
-      p += n;
-    } else {
-      ADD_FAILURE() << "unexpected wire type " << wire;
-      p = d.size();
-    }
-    return f;
-  }
-};
-
-// (step, [6, T] float rows) of every PR-curve tensor logged under `tag`, in file order.
-std::vector<std::pair<int64_t, std::vector<float>>> pr_tensors(const std::string& dir, const std::string& tag) {
-  std::vector<std::pair<int64_t, std::vector<float>>> out;
-  for (const auto& path : list_event_files(dir)) {
-    RecordReader reader(path);
-    std::string payload;
-    while (reader.next(payload)) {
-      Wire ev{payload};
-      int64_t step = 0;
-      std::vector<std::string_view> summaries;
-      while (ev.more()) {
-        const auto f = ev.field();
-        if (f.number == 2) step = static_cast<int64_t>(f.value);
-        if (f.number == 5) summaries.push_back(f.bytes);
-      }
-      for (auto s : summaries) {
-        Wire sum{s};
-        while (sum.more()) {
-          const auto value = sum.field();
-          if (value.number != 1) continue;
-          Wire v{value.bytes};
-          std::string_view vtag, tensor;
-          while (v.more()) {
-            const auto f = v.field();
-            if (f.number == 1) vtag = f.bytes;
-            if (f.number == 8) tensor = f.bytes;
-          }
-          if (vtag != tag || tensor.empty()) continue;
-          Wire t{tensor};
-          while (t.more()) {
-            const auto f = t.field();
-            if (f.number != 4) continue;
-            std::vector<float> rows(f.bytes.size() / sizeof(float));
-            std::memcpy(rows.data(), f.bytes.data(), rows.size() * sizeof(float));
-            out.emplace_back(step, std::move(rows));
-          }
-        }
-      }
-    }
-  }
-  return out;
-}
 
 // ---- the independent computation ----------------------------------------------------------
 
@@ -153,21 +63,6 @@ std::vector<float> expected_curve(const at::Tensor& prob, const at::Tensor& targ
   return rows;
 }
 
-struct Captured {
-  Model model;
-  Datasets data;
-};
-
-Setup capture(Captured& c) {
-  Setup s;
-  s.model = [&c](const Datasets& d) {
-    c.data = d;
-    c.model = make_model(ModelSection{}, {d.train.sample_shape(), d.train.num_classes()});
-    return c.model;
-  };
-  return s;
-}
-
 void check_curves(const PluginRun& run, const Captured& cap, int64_t T, const std::set<int64_t>& steps) {
   const int64_t batch = run.config.trainer.batch_size;
   const int64_t last = *steps.rbegin();
@@ -182,23 +77,24 @@ void check_curves(const PluginRun& run, const Captured& cap, int64_t T, const st
   for (int64_t c = 0; c < prob.size(1); ++c) {
     const std::string tag = "pr_curves/" + names[static_cast<size_t>(c)];
     std::set<int64_t> got_steps;
-    for (const auto& [step, v] : run.values(tag)) {
+    const auto tensors = run.values(tag);
+    for (const auto& [step, v] : tensors) {
       got_steps.insert(step);
       EXPECT_EQ(v->plugin_name, "pr_curves");
       EXPECT_EQ(v->tensor_shape, (std::vector<int64_t>{6, T})) << tag;
+      EXPECT_EQ(v->tensor_dtype, 1) << tag;  // DT_FLOAT
     }
     EXPECT_EQ(got_steps, steps) << tag;
-    const auto tensors = pr_tensors(run.run_dir, tag);
     ASSERT_EQ(tensors.size(), steps.size()) << tag;
-    const auto& [step, rows] = tensors.back();
-    ASSERT_EQ(step, last);
+    ASSERT_EQ(tensors.back().first, last);
+    const std::vector<double>& rows = tensors.back().second->tensor_values;  // float32 values, exact in double
     const auto want = expected_curve(prob, cap.data.val.targets, c, T);
     ASSERT_EQ(rows.size(), want.size()) << tag;
     for (size_t i = 0; i < rows.size(); ++i) {
-      EXPECT_EQ(rows[i], want[i]) << tag << " row " << i / T << " threshold " << i % T;
+      EXPECT_EQ(rows[i], static_cast<double>(want[i])) << tag << " row " << i / T << " threshold " << i % T;
     }
     // Sanity of the data itself: at threshold 0 every sample is counted, as positive or not.
-    EXPECT_EQ(rows[0] + rows[T], static_cast<float>(cap.data.val.size())) << tag;
+    EXPECT_EQ(rows[0] + rows[T], static_cast<double>(cap.data.val.size())) << tag;
   }
 }
 

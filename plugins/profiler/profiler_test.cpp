@@ -21,8 +21,6 @@
 #include <vector>
 
 #include "plugin_harness.h"
-// trainer_fixtures.h (for its probes) wants the test-plugin dir, which these tests never use.
-#define TRAINSCOPE_TEST_PLUGIN_DIR TRAINSCOPE_PLUGIN_DIR
 #include "trainer_fixtures.h"
 
 namespace trainscope::testing {

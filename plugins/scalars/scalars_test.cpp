@@ -1,7 +1,6 @@
 // The scalars plugin in a real Trainer run: every logged value is checked against what an
 // in-process probe plugin saw in the same run (loss, outputs, targets, epoch of each step),
 // against the cosine scheduler's formula and against the FitResult.
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // trainer_fixtures.h: only its probe plugin is used here
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -13,7 +12,7 @@
 
 #include "plugin_harness.h"
 #include "trainer_fixtures.h"
-#include "trainscope/event_reader.h"
+#include "wire_reader.h"
 
 namespace trainscope::testing {
 namespace {
@@ -60,93 +59,18 @@ std::function<void(HookBus&)> probe_into(Probe& probe, Seen& seen, int64_t k) {
   return [&probe](HookBus& bus) { add_probe(bus, probe); };
 }
 
-// ---- A minimal protobuf wire reader, for the custom-scalars layout -------------------------
-// EventView does not decode a tensor's string content, so the layout (a serialized Layout in
-// the DT_STRING tensor of tag custom_scalars__config__) is read from the raw records here.
+// ---- The custom-scalars layout (a serialized Layout, the string of custom_scalars__config__) --
 
-struct Field {
-  uint32_t number = 0, wire = 0;
-  uint64_t varint = 0;
-  std::string_view bytes;
-};
-
-std::vector<Field> fields(std::string_view b) {
-  std::vector<Field> out;
-  size_t i = 0;
-  auto varint = [&](uint64_t& v) {
-    v = 0;
-    for (int shift = 0; i < b.size() && shift < 64; shift += 7) {
-      const auto c = static_cast<uint8_t>(b[i++]);
-      v |= static_cast<uint64_t>(c & 0x7f) << shift;
-      if ((c & 0x80) == 0) return;
-    }
-    throw std::runtime_error("truncated varint");
-  };
-  while (i < b.size()) {
-    uint64_t key = 0;
-    varint(key);
-    Field f;
-    f.number = static_cast<uint32_t>(key >> 3);
-    f.wire = static_cast<uint32_t>(key & 7);
-    size_t n = 0;
-    if (f.wire == 0) {
-      varint(f.varint);
-    } else if (f.wire == 1 || f.wire == 5) {
-      n = f.wire == 1 ? 8 : 4;
-    } else if (f.wire == 2) {
-      uint64_t len = 0;
-      varint(len);
-      n = static_cast<size_t>(len);
-    } else {
-      throw std::runtime_error("unexpected wire type");
-    }
-    if (n > b.size() - i) throw std::runtime_error("truncated field");
-    f.bytes = b.substr(i, n);
-    i += n;
-    out.push_back(f);
-  }
-  return out;
-}
-
-std::vector<std::string_view> all(std::string_view msg, uint32_t number) {
-  std::vector<std::string_view> out;
-  for (const auto& f : fields(msg)) {
-    if (f.number == number && f.wire == 2) out.push_back(f.bytes);
-  }
-  return out;
-}
-
-// The serialized bytes of the first string tensor logged under `tag` in the run's files.
-std::string string_tensor(const std::string& run_dir, const std::string& tag) {
-  for (const auto& file : list_event_files(run_dir)) {
-    RecordReader reader(file);
-    std::string payload;
-    while (reader.next(payload)) {
-      for (auto summary : all(payload, 5)) {  // Event.summary
-        for (auto value : all(summary, 1)) {  // Summary.value
-          auto tags = all(value, 1);          // Value.tag
-          if (tags.empty() || tags[0] != tag) continue;
-          for (auto tensor : all(value, 8)) {                     // Value.tensor
-            for (auto s : all(tensor, 8)) return std::string(s);  // TensorProto.string_val
-          }
-        }
-      }
-    }
-  }
-  return {};
-}
-
-// Layout -> {category title: {chart title: regexes}}.
+// Layout -> {category title: {chart title: regexes}}. Layout.category = 2; Category.title = 1,
+// .chart = 2; Chart.title = 1, .multiline = 2; MultilineChartContent.tag = 1.
 std::map<std::string, std::map<std::string, std::vector<std::string>>> decode_layout(std::string_view layout) {
   std::map<std::string, std::map<std::string, std::vector<std::string>>> out;
-  for (auto category : all(layout, 2)) {
-    auto title = all(category, 1);
-    auto& charts = out[title.empty() ? "" : std::string(title[0])];
-    for (auto chart : all(category, 2)) {
-      auto chart_title = all(chart, 1);
-      auto& tags = charts[chart_title.empty() ? "" : std::string(chart_title[0])];
-      for (auto multiline : all(chart, 2)) {
-        for (auto t : all(multiline, 1)) tags.emplace_back(t);
+  for (auto category : wire::all_bytes(layout, 2)) {
+    auto& charts = out[wire::first_string(category, 1)];
+    for (auto chart : wire::all_bytes(category, 2)) {
+      auto& tags = charts[wire::first_string(chart, 1)];
+      for (auto multiline : wire::all_bytes(chart, 2)) {
+        for (auto t : wire::all_bytes(multiline, 1)) tags.emplace_back(t);
       }
     }
   }
@@ -238,7 +162,9 @@ TEST(ScalarsPlugin, LoggedValuesMatchAnIndependentRecord) {
   const auto layout_values = run.values("custom_scalars__config__");
   ASSERT_EQ(layout_values.size(), 1u);
   EXPECT_EQ(layout_values[0].second->plugin_name, "custom_scalars");
-  const auto layout = decode_layout(string_tensor(run.run_dir, "custom_scalars__config__"));
+  const auto layout_text = run.texts("custom_scalars__config__");
+  ASSERT_EQ(layout_text.size(), 1u);
+  const auto layout = decode_layout(layout_text[0].second);
   ASSERT_TRUE(layout.count("train vs validation")) << "categories: " << layout.size();
   const auto& pairs = layout.at("train vs validation");
   using V = std::vector<std::string>;

@@ -1,9 +1,6 @@
-// The text plugin in a real Trainer run. EventView does not decode a tensor's string content,
-// so the markdown is read from the raw event records with a minimal protobuf wire reader
-// (Event.summary -> Summary.value -> Value.tensor -> TensorProto.string_val), parsed back into
-// rows and compared with the model's own modules and parameters, and with output shapes
-// computed here by running the layers directly.
-#define TRAINSCOPE_TEST_PLUGIN_DIR ""  // trainer_fixtures.h: only its helpers are used here
+// The text plugin in a real Trainer run. The markdown of each text summary (the string of its
+// tensor) is parsed back into rows and compared with the model's own modules and parameters,
+// and with output shapes computed here by running the layers directly.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -13,90 +10,19 @@
 
 #include <map>
 #include <sstream>
-#include <stdexcept>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "plugin_harness.h"
 #include "trainer_fixtures.h"
-#include "trainscope/event_reader.h"
 
 namespace trainscope::testing {
 namespace {
 
-// ---- Minimal protobuf wire reader ------------------------------------------------------------
-
-struct Field {
-  uint32_t number = 0, wire = 0;
-  uint64_t varint = 0;
-  std::string_view bytes;
-};
-
-std::vector<Field> fields(std::string_view b) {
-  std::vector<Field> out;
-  size_t i = 0;
-  auto varint = [&](uint64_t& v) {
-    v = 0;
-    for (int shift = 0; i < b.size() && shift < 64; shift += 7) {
-      const auto c = static_cast<uint8_t>(b[i++]);
-      v |= static_cast<uint64_t>(c & 0x7f) << shift;
-      if ((c & 0x80) == 0) return;
-    }
-    throw std::runtime_error("truncated varint");
-  };
-  while (i < b.size()) {
-    uint64_t key = 0;
-    varint(key);
-    Field f;
-    f.number = static_cast<uint32_t>(key >> 3);
-    f.wire = static_cast<uint32_t>(key & 7);
-    size_t n = 0;
-    if (f.wire == 0) {
-      varint(f.varint);
-    } else if (f.wire == 1 || f.wire == 5) {
-      n = f.wire == 1 ? 8 : 4;
-    } else if (f.wire == 2) {
-      uint64_t len = 0;
-      varint(len);
-      n = static_cast<size_t>(len);
-    } else {
-      throw std::runtime_error("unexpected wire type");
-    }
-    if (n > b.size() - i) throw std::runtime_error("truncated field");
-    f.bytes = b.substr(i, n);
-    i += n;
-    out.push_back(f);
-  }
-  return out;
-}
-
-std::vector<std::string_view> all(std::string_view msg, uint32_t number) {
-  std::vector<std::string_view> out;
-  for (const auto& f : fields(msg)) {
-    if (f.number == number && f.wire == 2) out.push_back(f.bytes);
-  }
-  return out;
-}
-
-// Every string tensor logged under `tag` in the run's files, in order.
-std::vector<std::string> texts(const std::string& run_dir, const std::string& tag) {
+// Every string of every tensor logged under `tag`, in order.
+std::vector<std::string> texts(const PluginRun& run, const std::string& tag) {
   std::vector<std::string> out;
-  for (const auto& file : list_event_files(run_dir)) {
-    RecordReader reader(file);
-    std::string payload;
-    while (reader.next(payload)) {
-      for (auto summary : all(payload, 5)) {  // Event.summary
-        for (auto value : all(summary, 1)) {  // Summary.value
-          auto tags = all(value, 1);          // Value.tag
-          if (tags.empty() || tags[0] != tag) continue;
-          for (auto tensor : all(value, 8)) {                   // Value.tensor
-            for (auto s : all(tensor, 8)) out.emplace_back(s);  // TensorProto.string_val
-          }
-        }
-      }
-    }
-  }
+  for (const auto& [step, v] : run.values(tag)) out.insert(out.end(), v->tensor_strings.begin(), v->tensor_strings.end());
   return out;
 }
 
@@ -197,7 +123,7 @@ on_error = "abort"
 
 TEST(TextPlugin, ConfigIsTheRunsConfigurationText) {
   const PluginRun run = run_plugins(kPlugin);
-  const auto config = texts(run.run_dir, "config/text_summary");
+  const auto config = texts(run, "config/text_summary");
   ASSERT_EQ(config.size(), 1u);
   ASSERT_FALSE(run.config.text.empty());
   const std::string& md = config[0];
@@ -214,7 +140,7 @@ TEST(TextPlugin, EmptyConfigurationSaysSo) {
   trainscope::testing::Setup setup;
   setup.customize = [](Trainer& t) { t.set_config_text(""); };
   const PluginRun run = run_plugins(kPlugin, setup);
-  const auto config = texts(run.run_dir, "config/text_summary");
+  const auto config = texts(run, "config/text_summary");
   ASSERT_EQ(config.size(), 1u);
   EXPECT_NE(config[0].find("No configuration file"), std::string::npos) << config[0];
 }
@@ -230,7 +156,7 @@ TEST(TextPlugin, SummaryOfTheZooCnnMatchesItsModules) {
     return m;
   };
   const PluginRun run = run_plugins(kPlugin, setup);
-  const auto summary = texts(run.run_dir, "model/summary/text_summary");
+  const auto summary = texts(run, "model/summary/text_summary");
   ASSERT_EQ(summary.size(), 1u);
   const Table t = parse_table(summary[0]);
   expect_rows_match_model(t, *module);
@@ -274,7 +200,7 @@ TEST(TextPlugin, SequentialShapesAndNoEffectOnTraining) {
   const PluginRun run = run_plugins(kPlugin, a);
   const PluginRun base = run_plugins("", b);
 
-  const auto summary = texts(run.run_dir, "model/summary/text_summary");
+  const auto summary = texts(run, "model/summary/text_summary");
   ASSERT_EQ(summary.size(), 1u);
   const Table t = parse_table(summary[0]);
   expect_rows_match_model(t, *with_plugin);

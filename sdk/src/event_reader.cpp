@@ -2,8 +2,11 @@
 #include "trainscope/event_reader.h"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <stdexcept>
 
@@ -15,6 +18,77 @@ namespace {
 uint32_t get_u32(const unsigned char* p) {
   return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
          static_cast<uint32_t>(p[3]) << 24;
+}
+
+// IEEE 754 binary16 bits to a double.
+double half_to_double(uint16_t h) {
+  const int exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  double v = 0;
+  if (exponent == 0) v = std::ldexp(mantissa, -24);  // zero or subnormal
+  else if (exponent == 31) v = mantissa ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+  else v = std::ldexp(mantissa + 1024, exponent - 25);
+  return (h & 0x8000) ? -v : v;
+}
+
+// bfloat16 bits (the upper half of a float32) to a double.
+double bfloat16_to_double(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+
+// tensor_content holds the elements little-endian, as this (little-endian) host stores them.
+static_assert(std::endian::native == std::endian::little, "tensor_content decoding assumes a little-endian host");
+
+template <typename T, typename Convert>
+void append_content(const std::string& content, std::vector<double>& out, Convert convert) {
+  if (content.size() % sizeof(T) != 0) return;  // not a whole number of elements: leave empty
+  out.reserve(content.size() / sizeof(T));
+  for (size_t i = 0; i < content.size(); i += sizeof(T)) {
+    T x;
+    std::memcpy(&x, content.data() + i, sizeof(T));
+    out.push_back(convert(x));
+  }
+}
+template <typename T>
+void append_content(const std::string& content, std::vector<double>& out) {
+  append_content<T>(content, out, [](T x) { return static_cast<double>(x); });
+}
+
+template <typename Field, typename Convert>
+void append_field(const Field& field, std::vector<double>& out, Convert convert) {
+  out.reserve(static_cast<size_t>(field.size()));
+  for (const auto& x : field) out.push_back(convert(x));
+}
+template <typename Field>
+void append_field(const Field& field, std::vector<double>& out) {
+  append_field(field, out, [](auto x) { return static_cast<double>(x); });
+}
+
+// A tensor's numeric elements: from tensor_content when it is set, else the dtype's typed field.
+std::vector<double> tensor_values(const proto::TensorProto& t) {
+  std::vector<double> out;
+  const std::string& c = t.tensor_content();
+  const bool raw = !c.empty();
+  const auto half = [](int32_t x) { return half_to_double(static_cast<uint16_t>(x)); };
+  const auto bf16 = [](int32_t x) { return bfloat16_to_double(static_cast<uint16_t>(x)); };
+  switch (t.dtype()) {
+    case proto::DT_FLOAT: raw ? append_content<float>(c, out) : append_field(t.float_val(), out); break;
+    case proto::DT_DOUBLE: raw ? append_content<double>(c, out) : append_field(t.double_val(), out); break;
+    case proto::DT_INT32: raw ? append_content<int32_t>(c, out) : append_field(t.int_val(), out); break;
+    case proto::DT_UINT8: raw ? append_content<uint8_t>(c, out) : append_field(t.int_val(), out); break;
+    case proto::DT_INT16: raw ? append_content<int16_t>(c, out) : append_field(t.int_val(), out); break;
+    case proto::DT_INT8: raw ? append_content<int8_t>(c, out) : append_field(t.int_val(), out); break;
+    case proto::DT_INT64: raw ? append_content<int64_t>(c, out) : append_field(t.int64_val(), out); break;
+    case proto::DT_BOOL:
+      raw ? append_content<uint8_t>(c, out, [](uint8_t x) { return x ? 1.0 : 0.0; })
+          : append_field(t.bool_val(), out, [](bool x) { return x ? 1.0 : 0.0; });
+      break;
+    case proto::DT_HALF:
+      raw ? append_content<uint16_t>(c, out, half_to_double) : append_field(t.half_val(), out, half);
+      break;
+    case proto::DT_BFLOAT16:
+      raw ? append_content<uint16_t>(c, out, bfloat16_to_double) : append_field(t.half_val(), out, bf16);
+      break;
+    default: break;  // strings (tensor_strings) and dtypes this reader does not know
+  }
+  return out;
 }
 }  // namespace
 
@@ -97,6 +171,7 @@ bool decode_event(std::string_view payload, EventView& out, std::string* error) 
         ValueView vv;
         vv.tag = v.tag();
         vv.plugin_name = v.metadata().plugin_data().plugin_name();
+        vv.plugin_content = v.metadata().plugin_data().content();
         switch (v.value_case()) {
           case proto::Summary::Value::kSimpleValue:
             vv.kind = "simple_value";
@@ -122,6 +197,10 @@ bool decode_event(std::string_view payload, EventView& out, std::string* error) 
             vv.kind = "tensor";
             const auto& t = v.tensor();
             for (const auto& d : t.tensor_shape().dim()) vv.tensor_shape.push_back(d.size());
+            vv.tensor_dtype = static_cast<int>(t.dtype());
+            vv.tensor_content = t.tensor_content();
+            vv.tensor_values = tensor_values(t);
+            vv.tensor_strings.assign(t.string_val().begin(), t.string_val().end());
             if (vv.tensor_shape.empty()) {
               if (t.float_val_size()) vv.simple_value = t.float_val(0);
               else if (t.double_val_size()) vv.simple_value = t.double_val(0);

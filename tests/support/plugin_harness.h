@@ -6,6 +6,7 @@
 //   name = "scalars"
 //   )");
 //   auto loss = run.scalars("train/loss");   // (step, value) pairs in file order
+//   run.values(tag)[i].second->tensor_values / tensor_strings / plugin_content: a tensor's data
 //
 // The base configuration (overridable with Setup::overrides, e.g. "trainer.epochs=3"):
 //   [run]     log_dir = a fresh temp dir, name "run", seed 3, device "cpu"
@@ -65,6 +66,15 @@ struct PluginRun {
     for (const auto& [step, v] : values(tag)) out.emplace_back(step, v->simple_value);
     return out;
   }
+  // (step, first string) of every string tensor under `tag`: a text summary's markdown
+  // ("<name>/text_summary"), a custom-scalars layout, ...
+  std::vector<std::pair<int64_t, std::string>> texts(const std::string& tag) const {
+    std::vector<std::pair<int64_t, std::string>> out;
+    for (const auto& [step, v] : values(tag)) {
+      if (!v->tensor_strings.empty()) out.emplace_back(step, v->tensor_strings.front());
+    }
+    return out;
+  }
   std::set<std::string> tags() const {
     std::set<std::string> out;
     for (const auto& ev : events) {
@@ -97,6 +107,23 @@ struct Setup {
   // Extra plugins (e.g. trainer_fixtures.h's add_probe) before / after the TOML's ones.
   std::function<void(HookBus&)> add_before, add_after;
 };
+
+// The model and data of a run, kept for recomputing what a plugin logged from the final model.
+struct Captured {
+  Model model;
+  Datasets data;
+};
+
+// A Setup that builds the default model (simple_cnn) and keeps it, and the run's data, in `c`.
+inline Setup capture(Captured& c) {
+  Setup s;
+  s.model = [&c](const Datasets& d) {
+    c.data = d;
+    c.model = make_model(ModelSection{}, {d.train.sample_shape(), d.train.num_classes()});
+    return c.model;
+  };
+  return s;
+}
 
 inline std::string base_config(const std::string& log_dir) {
   return "[run]\nname = \"run\"\nlog_dir = \"" + log_dir +

@@ -1,6 +1,8 @@
 // Shared by trainer_test and checkpoint_test: tiny synthetic data and models, the recorder
 // plugin loaded as a real library, and in-process probe plugins (a Plugin subclass behind a
 // PluginLibrary that lives in the test binary) for looking at the HookContext directly.
+// add_recorder exists only where TRAINSCOPE_TEST_PLUGIN_DIR is defined (the unit tests); the
+// rest needs nothing defined (the plugin tests use the probes).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,10 +24,6 @@
 #include "trainscope/plugin.h"
 #include "trainscope/plugin_loader.h"
 #include "trainscope/trainer.h"
-
-#ifndef TRAINSCOPE_TEST_PLUGIN_DIR
-#error "TRAINSCOPE_TEST_PLUGIN_DIR is set by tests/plugins/CMakeLists.txt"
-#endif
 
 namespace trainscope::testing {
 
@@ -63,6 +61,7 @@ inline TrainerSection trainer_section(int64_t epochs, int64_t batch_size = 16) {
   return t;
 }
 
+#ifdef TRAINSCOPE_TEST_PLUGIN_DIR  // set by tests/plugins/CMakeLists.txt for the unit tests
 // The recorder plugin of tests/plugins, loaded from its .so, appending to `out`.
 inline void add_recorder(HookBus& bus, const std::string& out, const std::string& tag = "") {
   auto library = PluginLibrary::open(std::string(TRAINSCOPE_TEST_PLUGIN_DIR) + "/libtest_recorder.so");
@@ -72,6 +71,7 @@ inline void add_recorder(HookBus& bus, const std::string& out, const std::string
   config.options = options;
   bus.add(std::make_unique<PluginInstance>(library, options), config);
 }
+#endif
 
 inline std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> lines;

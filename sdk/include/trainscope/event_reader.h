@@ -49,13 +49,26 @@ class TRAINSCOPE_API RecordReader {
 // One Summary.Value, flattened.
 struct ValueView {
   std::string tag;
-  std::string kind;         // simple_value, histo, image, audio, tensor
-  std::string plugin_name;  // from metadata, when present
-  double simple_value = 0;  // simple_value, or a rank-0 numeric tensor's value
+  std::string kind;            // simple_value, histo, image, audio, tensor
+  std::string plugin_name;     // from metadata, when present
+  std::string plugin_content;  // SummaryMetadata.plugin_data.content (e.g. a serialized HParamsPluginData)
+  double simple_value = 0;     // simple_value, or a rank-0 numeric tensor's value
   int64_t image_width = 0, image_height = 0;
   std::string encoded;  // image (PNG/GIF) or audio (WAV) bytes
   double histo_min = 0, histo_max = 0, histo_num = 0;
+
+  // Tensors (kind "tensor"); empty / 0 for the other kinds.
   std::vector<int64_t> tensor_shape;
+  int tensor_dtype = 0;        // TensorBoard's DataType number: 1 float, 2 double, 3 int32, 4 uint8,
+                               // 5 int16, 6 int8, 7 string, 9 int64, 10 bool, 14 bfloat16, 19 half
+  std::string tensor_content;  // TensorProto.tensor_content as stored (little-endian elements)
+  // The numeric elements in row-major order, from tensor_content or, when that is empty, from
+  // the typed field of the dtype (float_val, double_val, int_val, int64_val, bool_val, half_val).
+  // As stored: a typed field shorter than the shape (TensorFlow repeats its last element) is
+  // not expanded. int64 beyond 2^53 loses precision. Empty for strings, for an unknown dtype,
+  // and when tensor_content is not a whole number of elements.
+  std::vector<double> tensor_values;
+  std::vector<std::string> tensor_strings;  // TensorProto.string_val (DT_STRING tensors)
 };
 
 struct EventView {
