@@ -117,7 +117,8 @@ std::string base_toml(const Args& a, const std::string& log_dir) {
     << "\nbatch_size = 64\noptimizer = \"adam\"\nlr = 0.002\nscheduler = \"cosine\"\n"
        "log_every_n_steps = 100\ncheckpoint_every_n_epochs = 0\n"
     << "[data]\ndataset = \"" << a.dataset << "\"\ntrain_limit = " << a.train_limit
-    << "\nval_limit = " << a.val_limit << "\nsynthetic_samples = " << a.train_limit << "\n"
+    << "\nval_limit = " << a.val_limit << "\nsynthetic_samples = " << (a.train_limit > 0 ? a.train_limit : 2048)
+    << "\n"
     << "[model]\nname = \"simple_cnn\"\n[hparams]\nbench = true\n";
   return t.str();
 }
@@ -184,7 +185,7 @@ int main(int argc, char** argv) {
   section.dataset = a.dataset;
   section.train_limit = a.train_limit;
   section.val_limit = a.val_limit;
-  section.synthetic_samples = a.train_limit;
+  section.synthetic_samples = a.train_limit > 0 ? a.train_limit : 2048;
   trainscope::Datasets data;
   try {
     data = trainscope::load_datasets(section, 1);

@@ -111,10 +111,10 @@ class Scalars final : public trainscope::Plugin {
       w.add_scalar("train/loss", loss_sum_ / static_cast<double>(batches_), step);  // stays a device tensor
       own.insert("train/loss");
       if (samples_ > 0) {
-        w.add_scalar("train/accuracy", correct_.to(at::kDouble) / static_cast<double>(samples_), step);
+        w.add_scalar("train/accuracy", counts_[0].to(at::kDouble) / static_cast<double>(samples_), step);
         own.insert("train/accuracy");
         if (topk_samples_ > 0) {
-          w.add_scalar(topk_tag_, topk_correct_.to(at::kDouble) / static_cast<double>(topk_samples_), step);
+          w.add_scalar(topk_tag_, counts_[1].to(at::kDouble) / static_cast<double>(topk_samples_), step);
           own.insert(topk_tag_);
         }
       }
@@ -138,8 +138,7 @@ class Scalars final : public trainscope::Plugin {
     batches_ = samples_ = topk_samples_ = 0;
     // Zeroed in place (no new allocation) once they exist.
     if (loss_sum_.defined()) loss_sum_.zero_();
-    if (correct_.defined()) correct_.zero_();
-    if (topk_correct_.defined()) topk_correct_.zero_();
+    if (counts_.defined()) counts_.zero_();
   }
 
   void restart_interval(int64_t epoch, Clock::time_point now = Clock::now()) {
@@ -158,16 +157,20 @@ class Scalars final : public trainscope::Plugin {
         out.size(0) != t.size(0) || out.size(0) == 0) {
       return;
     }
+    // One pass for both: a sample's rank is the number of classes scoring strictly higher than
+    // its target (top-1 correct: rank 0; top-k: rank < k). Fewer kernels than argmax + topk,
+    // which matters at every step; ties (equal logits) count in the sample's favour.
     const at::Tensor o = out.detach();
-    if (!correct_.defined()) correct_ = at::zeros({}, t.options());
-    correct_.add_(o.argmax(1).eq(t).sum());
-    samples_ += o.size(0);
-    if (top_k_ > 0 && o.size(1) > top_k_) {
-      if (!topk_correct_.defined()) topk_correct_ = at::zeros({}, t.options());
-      const at::Tensor idx = std::get<1>(o.topk(top_k_, 1));
-      topk_correct_.add_(idx.eq(t.unsqueeze(1)).any(1).sum());
+    const at::Tensor rank = o.gt(o.gather(1, t.unsqueeze(1))).sum(1);
+    const bool with_topk = top_k_ > 0 && o.size(1) > top_k_;
+    if (!counts_.defined()) counts_ = at::zeros({2}, t.options());
+    if (with_topk) {
+      counts_.add_(at::stack({rank.eq(0), rank.lt(top_k_)}).sum(1));
       topk_samples_ += o.size(0);
+    } else {
+      counts_.narrow(0, 0, 1).add_(rank.eq(0).sum());
     }
+    samples_ += o.size(0);
   }
 
   void write_layout(trainscope::SummaryWriter& w) const {
@@ -196,7 +199,7 @@ class Scalars final : public trainscope::Plugin {
 
   // The current epoch's sums (device tensors) and host counters.
   int64_t acc_epoch_ = -1;
-  at::Tensor loss_sum_, correct_, topk_correct_;
+  at::Tensor loss_sum_, counts_;  // counts_: [top-1 correct, top-k correct] of the epoch
   int64_t batches_ = 0, samples_ = 0, topk_samples_ = 0;
 
   // Validation freshness.
