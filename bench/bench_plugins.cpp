@@ -2,16 +2,23 @@
 // seed, data, model and optimizer) fits once per configuration: no plugins (the baseline),
 // then each plugin set. Rounds are interleaved (baseline, set 1, set 2, ..., baseline, ...) so
 // that load from other processes hits every configuration alike; a set's ratio is the median
-// over rounds of (set seconds / that round's baseline seconds). Each plugin's own share is the
-// time the HookBus measured inside its hooks, as a fraction of the baseline fit time.
+// over rounds of (set / that round's baseline), for the fit's wall time and for the training
+// thread's CPU time (steadier on a shared machine: time given to other processes is not in it).
+// Each plugin's own share is the time the HookBus measured inside its hooks, as a fraction of
+// the baseline fit time.
 //
 //   bench_plugins [--dataset fashion_mnist|synthetic] [--train-limit N] [--val-limit N]
 //                 [--epochs E] [--rounds R] [--threads T] [--device cpu|cuda]
-//                 [--set NAME=PLUGIN[{key=value;...}],PLUGIN...]... [--json FILE]
+//                 [--set NAME=PLUGIN[{key=value;...}],PLUGIN...]... [--json FILE] [--once]
+//
+// --once: fit each --set once, untimed, without the baseline and the warm-up (under callgrind:
+// scripts/bench_plugins_callgrind.sh; `--set none=` is a set without plugins).
 //
 // Without --set: every bundled plugin alone at its defaults, then all of them together.
 // `{...}` gives a plugin's options as TOML values, e.g. --set "scalars_every_step=scalars{every_n_steps=1}".
 #include <ATen/Parallel.h>
+
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -51,6 +58,7 @@ struct Args {
   std::string device = "cpu";
   std::vector<std::string> sets;
   std::string json;
+  bool once = false;  // --once: fit each --set once, untimed, no baseline (for callgrind)
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -64,7 +72,7 @@ PluginSet parse_set(const std::string& spec) {
   if (eq == std::string::npos || eq == 0) usage("--set wants NAME=PLUGIN,...: " + spec);
   PluginSet set;
   set.name = spec.substr(0, eq);
-  std::string rest = spec.substr(eq + 1);
+  std::string rest = spec.substr(eq + 1);  // empty: no plugins (a baseline)
   size_t i = 0;
   while (i < rest.size()) {
     size_t j = i;
@@ -104,9 +112,11 @@ Args parse_args(int argc, char** argv) {
     else if (k == "--device") a.device = value();
     else if (k == "--set") a.sets.push_back(value());
     else if (k == "--json") a.json = value();
+    else if (k == "--once") a.once = true;
     else usage("unknown argument " + k);
   }
   if (a.rounds < 1 || a.epochs < 1) usage("--rounds and --epochs must be >= 1");
+  if (a.once && a.sets.empty()) usage("--once needs at least one --set");
   return a;
 }
 
@@ -123,8 +133,18 @@ std::string base_toml(const Args& a, const std::string& log_dir) {
   return t.str();
 }
 
+// CPU time of the calling thread: with one intra-op thread every kernel of the fit runs here,
+// so this is the training thread's work, hooks included, without the time the OS gave to
+// other processes (the writer thread's encoding is not in it: it runs on its own thread).
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 struct Sample {
   double seconds = 0;
+  double cpu_seconds = 0;  // the training thread's CPU time
   std::map<std::string, double> plugin_seconds;
   int64_t steps = 0;
 };
@@ -146,13 +166,16 @@ Sample fit_once(const Args& a, const PluginSet& set, const trainscope::PluginCat
       .set_config_text(config.text)
       .set_bus(&bus)
       .set_progress(nullptr);
+  const double cpu0 = thread_cpu_seconds();
   const trainscope::FitResult r = trainer.fit();  // fit() closes the writer: its files are on disk
+  const double cpu = thread_cpu_seconds() - cpu0;
   if (!bus.disabled().empty()) {
     throw std::runtime_error("plugin '" + bus.disabled().front().first + "' was disabled: " +
                              bus.disabled().front().second);
   }
   Sample s;
   s.seconds = r.seconds;
+  s.cpu_seconds = cpu;
   s.steps = r.steps;
   for (const auto& t : bus.timings()) s.plugin_seconds[t.plugin] += t.seconds;
   return s;
@@ -171,7 +194,7 @@ int main(int argc, char** argv) {
   at::set_num_threads(a.threads);
   const trainscope::PluginCatalog catalog = trainscope::discover_plugins({TRAINSCOPE_PLUGIN_DIR});
   std::vector<PluginSet> sets;
-  sets.push_back({"none", "", {}});
+  if (!a.once) sets.push_back({"none", "", {}});
   if (a.sets.empty()) {
     std::string all;
     for (const auto& name : catalog.names()) sets.push_back(parse_set(name + "=" + name));
@@ -198,6 +221,10 @@ int main(int argc, char** argv) {
               static_cast<long long>(a.epochs), a.device.c_str(), a.threads, a.rounds);
   std::fflush(stdout);
 
+  if (a.once) {  // scripts/bench_plugins_callgrind.sh counts the instructions of each fit_once
+    for (const auto& set : sets) fit_once(a, set, catalog, data, 0);
+    return 0;
+  }
   // Warm-up (allocator, thread pool, page cache), untimed.
   fit_once(a, sets.front(), catalog, data, -1);
 
@@ -219,25 +246,27 @@ int main(int argc, char** argv) {
   std::vector<double> base;
   for (const auto& s : samples[0]) base.push_back(s.seconds);
   const double base_median = median(base);
-  std::printf("\n| set | plugins | fit s (median) | ms/step | ratio vs none | min..max ratio | plugin hooks, %% of baseline |\n");
-  std::printf("|---|---|---:|---:|---:|---:|---|\n");
+  std::printf("\n| set | plugins | fit s (median) | wall ratio vs none (min..max) | training-thread CPU ratio (min..max) | plugin hooks, %% of baseline |\n");
+  std::printf("|---|---|---:|---:|---:|---|\n");
   std::ostringstream json;
   json << "{\"dataset\":\"" << a.dataset << "\",\"train\":" << data.train.size() << ",\"val\":" << data.val.size()
        << ",\"epochs\":" << a.epochs << ",\"rounds\":" << a.rounds << ",\"steps\":" << steps
        << ",\"threads\":" << a.threads << ",\"device\":\"" << a.device << "\",\"sets\":[";
   for (size_t i = 0; i < sets.size(); ++i) {
-    std::vector<double> secs, ratios;
+    std::vector<double> secs, ratios, cpu_ratios;
     std::map<std::string, std::vector<double>> shares;
     for (size_t r = 0; r < samples[i].size(); ++r) {
       secs.push_back(samples[i][r].seconds);
       ratios.push_back(samples[i][r].seconds / samples[0][r].seconds);
+      cpu_ratios.push_back(samples[i][r].cpu_seconds / samples[0][r].cpu_seconds);
       for (const auto& [p, s] : samples[i][r].plugin_seconds) shares[p].push_back(s / samples[0][r].seconds);
     }
     const double ratio = median(ratios);
     std::string share_text;
     json << (i ? "," : "") << "{\"name\":\"" << sets[i].name << "\",\"seconds\":" << median(secs)
          << ",\"ratio\":" << ratio << ",\"ratio_min\":" << *std::min_element(ratios.begin(), ratios.end())
-         << ",\"ratio_max\":" << *std::max_element(ratios.begin(), ratios.end()) << ",\"shares\":{";
+         << ",\"ratio_max\":" << *std::max_element(ratios.begin(), ratios.end())
+         << ",\"cpu_ratio\":" << median(cpu_ratios) << ",\"shares\":{";
     bool first = true;
     for (const auto& [p, v] : shares) {
       char buf[96];
@@ -249,10 +278,11 @@ int main(int argc, char** argv) {
     json << "}}";
     std::string plugins;
     for (const auto& p : sets[i].plugins) plugins += (plugins.empty() ? "" : ", ") + p;
-    std::printf("| %s | %s | %.2f | %.2f | %.3f | %.3f..%.3f | %s |\n", sets[i].name.c_str(),
-                plugins.empty() ? "-" : plugins.c_str(), median(secs), 1000 * median(secs) / std::max<int64_t>(1, steps),
-                ratio, *std::min_element(ratios.begin(), ratios.end()), *std::max_element(ratios.begin(), ratios.end()),
-                share_text.empty() ? "-" : share_text.c_str());
+    std::printf("| %s | %s | %.2f | %.3f (%.3f..%.3f) | %.3f (%.3f..%.3f) | %s |\n", sets[i].name.c_str(),
+                plugins.empty() ? "-" : plugins.c_str(), median(secs), ratio,
+                *std::min_element(ratios.begin(), ratios.end()), *std::max_element(ratios.begin(), ratios.end()),
+                median(cpu_ratios), *std::min_element(cpu_ratios.begin(), cpu_ratios.end()),
+                *std::max_element(cpu_ratios.begin(), cpu_ratios.end()), share_text.empty() ? "-" : share_text.c_str());
   }
   json << "]}";
   std::printf("\nbaseline: %.2f s for %lld steps (%.2f ms/step, validation included)\n", base_median,

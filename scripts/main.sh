@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
 t0=$(date +%s)
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release --log-level=ERROR >/dev/null
 cmake --build "$BUILD_DIR" -j "${TRAINSCOPE_JOBS:-$(nproc)}" --target fashion_mnist_cnn bundled_plugins trainscope
 echo "[main] built in $(( $(date +%s) - t0 )) s"
 rm -rf runs/fashion_mnist_cnn

@@ -6,6 +6,7 @@
 #include <c10/core/Event.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
+#include <torch/cuda.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <iomanip>
@@ -192,6 +194,12 @@ class Profiler final : public trainscope::Plugin {
     schedule_.warmup = non_negative(o, "warmup", 0);
     schedule_.active = non_negative(o, "active", 1);
     schedule_.repeat = non_negative(o, "repeat", 0);
+    // Kineto probes for GPUs when it starts and logs "gpuGetDeviceCount failed" at ERROR level
+    // on a machine without a driver, which reads as a failure of the run. Without a GPU that
+    // probe is all it would say: quieten it unless the user chose a level.
+    if (trace_ && std::getenv("KINETO_LOG_LEVEL") == nullptr && torch::cuda::device_count() == 0) {
+      setenv("KINETO_LOG_LEVEL", "5", /*overwrite=*/0);  // above ERROR (3) and STAGE (4)
+    }
   }
 
   ~Profiler() override {
