@@ -362,7 +362,7 @@ TRAINSCOPE_PLUGIN(Checkpoint, "checkpoint", "1.0.0",
                   trainscope::option<std::string>("monitor", "val/loss", "the metric that ranks checkpoints"),
                   trainscope::option<std::string>("mode", "auto",
                                                   "\"min\", \"max\", or \"auto\" (max for names containing "
-                                                  "acc or top, min otherwise)"),
+                                                  "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)"),
                   trainscope::option<int64_t>("keep_best", 3, "how many best checkpoints to keep"),
                   trainscope::option<bool>("save_last", true, "also write last.pt at every evaluation"),
                   trainscope::option<std::string>("dir", "checkpoints/best",

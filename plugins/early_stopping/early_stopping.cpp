@@ -162,7 +162,7 @@ TRAINSCOPE_PLUGIN(EarlyStopping, "early_stopping", "1.0.0",
                                                   "the metric to watch (a key of the epoch's metrics)"),
                   trainscope::option<std::string>("mode", "auto",
                                                   "\"min\", \"max\", or \"auto\" (max for names containing "
-                                                  "acc or top, min otherwise)"),
+                                                  "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)"),
                   trainscope::option<int64_t>("patience", 3, "evaluations without improvement before stopping"),
                   trainscope::option<double>("min_delta", 0.0,
                                              "an improvement must beat the best by more than this"))
