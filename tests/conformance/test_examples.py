@@ -330,3 +330,55 @@ def test_custom_plugin_builds_out_of_tree_and_logs(tmp_path):
     assert scalars["weight_norm/total"][-1][1] == pytest.approx(total, rel=1e-5)
     # The first logged values differ: the plugin reads the weights when it runs, not at the end.
     assert scalars["weight_norm/total"][0][1] != scalars["weight_norm/total"][-1][1]
+
+
+# ----------------------------------------------------------------------------------------
+# fashion_mnist_cnn: the main job's program and TOML, every plugin at its defaults, small size
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
+
+
+def test_fashion_mnist_cnn_with_every_plugin_loads_in_tensorboard(tmp_path):
+    need_fashion_mnist()
+    toml = tb_helpers.REPO_ROOT / "examples" / "fashion_mnist_cnn" / "fashion_mnist_cnn.toml"
+    logs = tmp_path / "runs"
+    # 2 epochs of 3200 samples = 100 steps: the defaults' step cadences (activations every
+    # 100 steps, memory every 50, the profiler's first cycle) all fire.
+    out = run([example("fashion_mnist_cnn"), toml, "--set", "trainer.epochs=2", "--set", "data.train_limit=3200",
+               "--set", "data.val_limit=256", "--set", "run.device=cpu", "--set", f"run.log_dir={logs}"], tmp_path)
+    assert "plugins: nan_guard scalars histograms hparams memory profiler images text graph activations" in out, out
+    assert "was disabled" not in out, out
+    assert re.search(r"done: 2 epochs, 100 steps", out), out
+    assert f"logs: {logs / 'fashion_mnist_cnn'}" in out, out
+
+    loaded = tb_helpers.load_logdir(logs)
+    assert not tb_helpers.log_problems(loaded.log), tb_helpers.log_problems(loaded.log)
+    run_name = "fashion_mnist_cnn"
+    assert run_name in loaded.runs()
+    scalars = loaded.scalar_tags("scalars")[run_name]
+    for tag in ("train/loss_step", "train/loss", "train/accuracy", "val/accuracy", "val/top5", "lr/group0",
+                "perf/samples_per_sec", "memory/cpu/rss_mb", "time/forward_ms", "activations/conv1/mean",
+                "activations/features/zero_fraction", "gradcam/sample_0/class", "early_stopping/best",
+                "checkpoint/best", "nan_guard/nonfinite_steps", "hparams/best_val_accuracy"):
+        assert tag in scalars, (tag, sorted(scalars))
+    histograms = loaded.tensor_tags("histograms")[run_name]
+    for tag in ("weights/conv1.weight", "grads/fc3.bias", "activations/conv2"):
+        assert tag in histograms, (tag, sorted(histograms))
+    images = loaded.blob_tags("images")[run_name]
+    for tag in ("images/inputs", "feature_maps/conv1", "feature_maps/conv2", "gradcam/sample_0", "confusion_matrix"):
+        assert tag in images, (tag, sorted(images))
+    texts = loaded.tensor_tags("text")[run_name]
+    for tag in ("config/text_summary", "model/summary/text_summary", "confusion_matrix/counts/text_summary"):
+        assert tag in texts, (tag, sorted(texts))
+    # One PR curve per Fashion-MNIST class, named after it.
+    assert {f"pr_curves/{c}" for c in FASHION_CLASSES} <= loaded.tensor_tags("pr_curves")[run_name]
+    assert "_hparams_/session_start_info" in loaded.tensor_tags("hparams")[run_name]
+    assert "custom_scalars__config__" in loaded.tensor_tags("custom_scalars")[run_name]
+    graph = loaded.multiplexer.Graph(run_name)
+    assert any("conv1" in n.name for n in graph.node), [n.name for n in graph.node][:20]
+    run_dir = logs / run_name
+    assert (run_dir / "projector_config.pbtxt").is_file()
+    traces = list((run_dir / "plugins" / "profile").glob("*.pt.trace.json"))
+    assert len(traces) == 1 and "ProfilerStep#" in traces[0].read_text()
+    assert sorted(p.name for p in (run_dir / "checkpoints" / "best").glob("*.pt"))[-1] == "last.pt"
