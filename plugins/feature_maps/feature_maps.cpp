@@ -13,6 +13,7 @@
 // Everything stays on ctx.device(); the writer copies the grids asynchronously.
 #include <fnmatch.h>
 #include <torch/torch.h>
+#include <trainscope/eval_mode.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 
@@ -34,24 +35,6 @@ bool matches_any(const std::vector<std::string>& globs, const std::string& name)
   }
   return false;
 }
-
-// Puts the model (every submodule) in eval mode and restores each submodule's own mode on
-// scope exit, exceptions too.
-class EvalGuard {
- public:
-  explicit EvalGuard(torch::nn::Module& m) {
-    m.apply([this](torch::nn::Module& sub) { modes_.emplace_back(&sub, sub.is_training()); });
-    m.eval();
-  }
-  ~EvalGuard() {
-    for (auto& [sub, training] : modes_) sub->train(training);  // pre-order: parents first
-  }
-  EvalGuard(const EvalGuard&) = delete;
-  EvalGuard& operator=(const EvalGuard&) = delete;
-
- private:
-  std::vector<std::pair<torch::nn::Module*, bool>> modes_;
-};
 
 class FeatureMaps final : public trainscope::Plugin {
  public:
@@ -96,7 +79,7 @@ class FeatureMaps final : public trainscope::Plugin {
     }
     {
       at::NoGradGuard no_grad;
-      EvalGuard eval(ctx.model());
+      trainscope::EvalMode eval(ctx.model());
       ctx.forward(sample_, &taps);
     }
     int logged = 0;
@@ -130,7 +113,7 @@ class FeatureMaps final : public trainscope::Plugin {
     all.request_all(true);
     {
       at::NoGradGuard no_grad;
-      EvalGuard eval(ctx.model());
+      trainscope::EvalMode eval(ctx.model());
       ctx.forward(sample_, &all);
     }
     std::string names;

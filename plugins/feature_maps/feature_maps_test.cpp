@@ -2,7 +2,6 @@
 // equal an independent per-channel normalisation of the feature maps of the fixed sample
 // (captured by a probe plugin from the first training batch and run through the model at the
 // same epoch end); the model's mode is restored; bad layers and options are refused.
-#include <png.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -14,38 +13,13 @@
 #include <vector>
 
 #include "plugin_harness.h"
+#include "png_rgb.h"
 #include "trainer_fixtures.h"
 
 namespace trainscope::testing {
 namespace {
 
 using PluginSetup = trainscope::testing::Setup;  // inside TEST bodies, Setup is gtest's
-
-struct Rgb {
-  int64_t width = 0, height = 0;
-  std::vector<uint8_t> pixels;  // RGB, row-major
-  uint8_t at(int64_t y, int64_t x, int c) const { return pixels[static_cast<size_t>((y * width + x) * 3 + c)]; }
-};
-
-Rgb decode_rgb(const std::string& png) {
-  png_image image;
-  std::memset(&image, 0, sizeof image);
-  image.version = PNG_IMAGE_VERSION;
-  Rgb out;
-  if (!png_image_begin_read_from_memory(&image, png.data(), png.size())) {
-    ADD_FAILURE() << "png_image_begin_read_from_memory: " << image.message;
-    return out;
-  }
-  image.format = PNG_FORMAT_RGB;
-  out.width = image.width;
-  out.height = image.height;
-  out.pixels.resize(PNG_IMAGE_SIZE(image));
-  if (!png_image_finish_read(&image, nullptr, out.pixels.data(), 0, nullptr)) {
-    ADD_FAILURE() << "png_image_finish_read: " << image.message;
-    png_image_free(&image);
-  }
-  return out;
-}
 
 // What the probe sees: the fixed sample and, at every epoch end, that sample's activations.
 struct Capture {

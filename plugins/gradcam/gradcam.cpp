@@ -13,6 +13,7 @@
 // torch::autograd::grad w.r.t. a copy of the input, so parameters' .grad are never touched and
 // training goes on exactly as without the plugin. All on ctx.device(); no host read.
 #include <torch/torch.h>
+#include <trainscope/eval_mode.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 
@@ -24,24 +25,6 @@
 #include "cam.h"
 
 namespace {
-
-// Puts the model (every submodule) in eval mode and restores each submodule's own mode on
-// scope exit, exceptions too (a submodule someone froze in eval stays in eval).
-class EvalGuard {
- public:
-  explicit EvalGuard(torch::nn::Module& m) {
-    m.apply([this](torch::nn::Module& sub) { modes_.emplace_back(&sub, sub.is_training()); });
-    m.eval();
-  }
-  ~EvalGuard() {
-    for (auto& [sub, training] : modes_) sub->train(training);  // pre-order: parents first
-  }
-  EvalGuard(const EvalGuard&) = delete;
-  EvalGuard& operator=(const EvalGuard&) = delete;
-
- private:
-  std::vector<std::pair<torch::nn::Module*, bool>> modes_;
-};
 
 class GradCam final : public trainscope::Plugin {
  public:
@@ -75,7 +58,7 @@ class GradCam final : public trainscope::Plugin {
     }
     trainscope::gradcam::CamResult r;
     {
-      EvalGuard eval(ctx.model());
+      trainscope::EvalMode eval(ctx.model());
       r = trainscope::gradcam::grad_cam([&ctx](const at::Tensor& in, trainscope::TapSet* taps) { return ctx.forward(in, taps); },
                                         x, layer_, class_);
     }

@@ -5,7 +5,6 @@
 //    parameters after a fit with and without the plugin, .grad and train mode untouched);
 //  - acceptance: on synthetic images with a bright square in one quadrant (class = quadrant),
 //    a small CNN trained for a few epochs gets CAMs with most of their mass in that quadrant.
-#include <png.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -17,38 +16,13 @@
 
 #include "cam.h"
 #include "plugin_harness.h"
+#include "png_rgb.h"
 #include "trainer_fixtures.h"
 
 namespace trainscope::testing {
 namespace {
 
 using PluginSetup = trainscope::testing::Setup;  // inside TEST bodies, Setup is gtest's
-
-struct Rgb {
-  int64_t width = 0, height = 0;
-  std::vector<uint8_t> pixels;  // RGB, row-major
-  int at(int64_t y, int64_t x, int c) const { return pixels[static_cast<size_t>((y * width + x) * 3 + c)]; }
-};
-
-Rgb decode_rgb(const std::string& png) {
-  png_image image;
-  std::memset(&image, 0, sizeof image);
-  image.version = PNG_IMAGE_VERSION;
-  Rgb out;
-  if (!png_image_begin_read_from_memory(&image, png.data(), png.size())) {
-    ADD_FAILURE() << "png_image_begin_read_from_memory: " << image.message;
-    return out;
-  }
-  image.format = PNG_FORMAT_RGB;
-  out.width = image.width;
-  out.height = image.height;
-  out.pixels.resize(PNG_IMAGE_SIZE(image));
-  if (!png_image_finish_read(&image, nullptr, out.pixels.data(), 0, nullptr)) {
-    ADD_FAILURE() << "png_image_finish_read: " << image.message;
-    png_image_free(&image);
-  }
-  return out;
-}
 
 double at2(const at::Tensor& t, int64_t i, int64_t j) { return t[i][j].item<double>(); }
 

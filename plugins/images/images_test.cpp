@@ -2,7 +2,6 @@
 // should show, and the logged PNG, decoded with libpng, is compared pixel by pixel with the
 // de-normalised samples placed as PyTorch's make_grid places them.
 #include <gtest/gtest.h>
-#include <png.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -11,35 +10,11 @@
 #include <vector>
 
 #include "plugin_harness.h"
+#include "png_rgb.h"
 #include "trainer_fixtures.h"
 
 namespace trainscope::testing {
 namespace {
-
-struct Rgb {
-  int width = 0, height = 0;
-  std::vector<uint8_t> pixels;  // RGB, row-major
-  int at(int y, int x, int ch) const { return pixels[static_cast<size_t>((y * width + x) * 3 + ch)]; }
-};
-
-Rgb decode_rgb(const std::string& png) {
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  Rgb out;
-  if (!png_image_begin_read_from_memory(&image, png.data(), png.size())) {
-    ADD_FAILURE() << "png_image_begin_read_from_memory: " << image.message;
-    return out;
-  }
-  image.format = PNG_FORMAT_RGB;
-  out.width = static_cast<int>(image.width);
-  out.height = static_cast<int>(image.height);
-  out.pixels.resize(PNG_IMAGE_SIZE(image));
-  if (!png_image_finish_read(&image, nullptr, out.pixels.data(), 0, nullptr)) {
-    ADD_FAILURE() << "png_image_finish_read: " << image.message;
-    png_image_free(&image);
-  }
-  return out;
-}
 
 struct Grid {
   int64_t nrow, padding;

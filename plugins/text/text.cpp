@@ -7,6 +7,7 @@
 // See README.md.
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
+#include <trainscope/eval_mode.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 
@@ -86,9 +87,7 @@ class Text final : public trainscope::Plugin {
       taps.request_all(true);
       // eval(): no BatchNorm running-statistics update and no dropout draw from this pass.
       // Every module's own mode is put back after (a model may hold frozen eval() parts).
-      std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> modes;
-      for (const auto& m : ctx.model().modules(/*include_self=*/true)) modes.emplace_back(m, m->is_training());
-      ctx.model().eval();
+      trainscope::EvalMode eval(ctx.model());
       try {
         at::NoGradGuard no_grad;
         output = ctx.forward(inputs.narrow(0, 0, 1), &taps);
@@ -96,7 +95,6 @@ class Text final : public trainscope::Plugin {
       } catch (const std::exception& e) {
         std::fprintf(stderr, "[text] model/summary: the shape pass failed (%s); shapes are left out\n", e.what());
       }
-      for (const auto& [m, training] : modes) m->train(training);  // parents first: children win
       captured = taps.values();
     }
     write_summary(ctx, captured, output, ran);
