@@ -237,18 +237,16 @@ class Checkpoint final : public trainscope::Plugin {
   }
 
   void on_epoch_begin(trainscope::HookContext& ctx) override {
-    epoch_start_step_ = ctx.step();
-    evaluated_ = false;
+    clock_.epoch_begin(ctx.step());
   }
 
   void on_validation_end(trainscope::HookContext& ctx) override {
-    evaluated_ = true;
+    clock_.validation_end();
     evaluate(ctx, "validation_end");
   }
 
   void on_epoch_end(trainscope::HookContext& ctx) override {
-    const bool complete = ctx.step() - epoch_start_step_ == ctx.batches_per_epoch();
-    if (evaluated_ || !complete || ctx.stop_requested()) return;
+    if (!clock_.evaluate_at_epoch_end(ctx.step(), ctx.batches_per_epoch(), ctx.stop_requested())) return;
     evaluate(ctx, "epoch_end (no validation ran)");
   }
 
@@ -351,8 +349,7 @@ class Checkpoint final : public trainscope::Plugin {
   fs::path dir_;
   std::vector<Entry> ranking_;  // best first, at most keep_
   bool restored_ = false;
-  bool evaluated_ = false;
-  int64_t epoch_start_step_ = 0;
+  trainscope::EvaluationClock clock_;
   FileWorker worker_;  // last member: destroyed (joined) first
 };
 

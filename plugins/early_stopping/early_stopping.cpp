@@ -77,20 +77,18 @@ class EarlyStopping final : public trainscope::Plugin {
   }
 
   void on_epoch_begin(trainscope::HookContext& ctx) override {
-    epoch_start_step_ = ctx.step();
-    evaluated_ = false;
+    clock_.epoch_begin(ctx.step());
   }
 
   void on_validation_end(trainscope::HookContext& ctx) override {
-    evaluated_ = true;
+    clock_.validation_end();
     evaluate(ctx, "validation_end");
   }
 
   void on_epoch_end(trainscope::HookContext& ctx) override {
     // Epochs without validation: the epoch's own metrics (train/loss, or a plugin's), if the
     // whole epoch trained and nothing stopped it before its end.
-    const bool complete = ctx.step() - epoch_start_step_ == ctx.batches_per_epoch();
-    if (evaluated_ || !complete || ctx.stop_requested()) return;
+    if (!clock_.evaluate_at_epoch_end(ctx.step(), ctx.batches_per_epoch(), ctx.stop_requested())) return;
     evaluate(ctx, "epoch_end (no validation ran)");
   }
 
@@ -151,8 +149,7 @@ class EarlyStopping final : public trainscope::Plugin {
   double best_ = 0;
   int64_t wait_ = 0, best_epoch_ = -1, evaluations_ = 0;
   bool restored_ = false;
-  bool evaluated_ = false;
-  int64_t epoch_start_step_ = 0;
+  trainscope::EvaluationClock clock_;
 };
 
 }  // namespace

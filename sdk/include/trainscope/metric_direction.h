@@ -1,9 +1,11 @@
 // Which way a monitored metric improves, shared by the plugins that rank metrics
-// (early_stopping, checkpoint, hparams) so that "auto" means the same everywhere.
+// (early_stopping, checkpoint, hparams) so that "auto" means the same everywhere, and when a
+// monitoring plugin reads its metric (EvaluationClock).
 #pragma once
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -38,5 +40,24 @@ inline std::string metric_names(const std::map<std::string, double>& metrics) {
   for (const auto& [name, value] : metrics) out += (out.empty() ? "" : ", ") + name;
   return out.empty() ? "none" : out;
 }
+
+// When a monitoring plugin evaluates: at validation_end, or, in an epoch without validation,
+// at the end of an epoch that trained all its batches and that nothing stopped. Feed it from
+// the plugin's epoch_begin / validation_end hooks and ask it at epoch_end.
+class EvaluationClock {
+ public:
+  void epoch_begin(int64_t step) {
+    epoch_start_step_ = step;
+    evaluated_ = false;
+  }
+  void validation_end() { evaluated_ = true; }
+  bool evaluate_at_epoch_end(int64_t step, int64_t batches_per_epoch, bool stop_requested) const {
+    return !evaluated_ && !stop_requested && step - epoch_start_step_ == batches_per_epoch;
+  }
+
+ private:
+  int64_t epoch_start_step_ = 0;
+  bool evaluated_ = false;
+};
 
 }  // namespace trainscope
