@@ -43,7 +43,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 // Writes and deletes files in order on its own thread. Errors are kept for the training
 // thread to report (take_error), so that the plugin's on_error policy applies.
 class FileWorker {
@@ -149,7 +148,8 @@ class Checkpoint final : public trainscope::Plugin {
         dir_option_(opt.get<std::string>("dir")) {
     if (monitor_.empty()) throw std::invalid_argument("checkpoint: monitor is empty; name a metric, e.g. \"val/loss\"");
     if (!trainscope::valid_metric_mode(mode_)) {
-      throw std::invalid_argument("checkpoint: mode = \"" + mode_ + "\" is not known; use \"min\", \"max\" or \"auto\"");
+      throw std::invalid_argument("checkpoint: mode = \"" + mode_ +
+                                  "\" is not known; use \"min\", \"max\" or \"auto\"");
     }
     if (keep_ < 0) {
       throw std::invalid_argument("checkpoint: keep_best = " + std::to_string(keep_) +
@@ -157,8 +157,9 @@ class Checkpoint final : public trainscope::Plugin {
                                   "keeps last.pt only)");
     }
     if (keep_ == 0 && !save_last_) {
-      throw std::invalid_argument("checkpoint: keep_best = 0 and save_last = false would save nothing; set keep_best "
-                                  ">= 1 or save_last = true");
+      throw std::invalid_argument(
+          "checkpoint: keep_best = 0 and save_last = false would save nothing; set keep_best "
+          ">= 1 or save_last = true");
     }
     if (dir_option_.empty()) throw std::invalid_argument("checkpoint: dir is empty; e.g. \"checkpoints/best\"");
     max_ = trainscope::maximise_metric(mode_, monitor_);
@@ -236,9 +237,7 @@ class Checkpoint final : public trainscope::Plugin {
     restored_ = false;
   }
 
-  void on_epoch_begin(trainscope::HookContext& ctx) override {
-    clock_.epoch_begin(ctx.step());
-  }
+  void on_epoch_begin(trainscope::HookContext& ctx) override { clock_.epoch_begin(ctx.step()); }
 
   void on_validation_end(trainscope::HookContext& ctx) override {
     clock_.validation_end();
@@ -355,12 +354,12 @@ class Checkpoint final : public trainscope::Plugin {
 
 }  // namespace
 
-TRAINSCOPE_PLUGIN(Checkpoint, "checkpoint", "1.0.0",
-                  trainscope::option<std::string>("monitor", "val/loss", "the metric that ranks checkpoints"),
-                  trainscope::option<std::string>("mode", "auto",
-                                                  "\"min\", \"max\", or \"auto\" (max for names containing "
-                                                  "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)"),
-                  trainscope::option<int64_t>("keep_best", 3, "how many best checkpoints to keep"),
-                  trainscope::option<bool>("save_last", true, "also write last.pt at every evaluation"),
-                  trainscope::option<std::string>("dir", "checkpoints/best",
-                                                  "where the files go (relative: to the run directory)"))
+TRAINSCOPE_PLUGIN(
+    Checkpoint, "checkpoint", "1.0.0",
+    trainscope::option<std::string>("monitor", "val/loss", "the metric that ranks checkpoints"),
+    trainscope::option<std::string>("mode", "auto",
+                                    "\"min\", \"max\", or \"auto\" (max for names containing "
+                                    "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)"),
+    trainscope::option<int64_t>("keep_best", 3, "how many best checkpoints to keep"),
+    trainscope::option<bool>("save_last", true, "also write last.pt at every evaluation"),
+    trainscope::option<std::string>("dir", "checkpoints/best", "where the files go (relative: to the run directory)"))

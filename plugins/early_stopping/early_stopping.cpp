@@ -26,7 +26,6 @@
 
 namespace {
 
-
 class EarlyStopping final : public trainscope::Plugin {
  public:
   explicit EarlyStopping(const trainscope::Options& opt)
@@ -34,9 +33,11 @@ class EarlyStopping final : public trainscope::Plugin {
         mode_(opt.get<std::string>("mode")),
         patience_(opt.get<int64_t>("patience")),
         min_delta_(opt.get<double>("min_delta")) {
-    if (monitor_.empty()) throw std::invalid_argument("early_stopping: monitor is empty; name a metric, e.g. \"val/loss\"");
+    if (monitor_.empty())
+      throw std::invalid_argument("early_stopping: monitor is empty; name a metric, e.g. \"val/loss\"");
     if (!trainscope::valid_metric_mode(mode_)) {
-      throw std::invalid_argument("early_stopping: mode = \"" + mode_ + "\" is not known; use \"min\", \"max\" or \"auto\"");
+      throw std::invalid_argument("early_stopping: mode = \"" + mode_ +
+                                  "\" is not known; use \"min\", \"max\" or \"auto\"");
     }
     if (patience_ < 1) {
       throw std::invalid_argument("early_stopping: patience = " + std::to_string(patience_) +
@@ -76,9 +77,7 @@ class EarlyStopping final : public trainscope::Plugin {
     restored_ = false;
   }
 
-  void on_epoch_begin(trainscope::HookContext& ctx) override {
-    clock_.epoch_begin(ctx.step());
-  }
+  void on_epoch_begin(trainscope::HookContext& ctx) override { clock_.epoch_begin(ctx.step()); }
 
   void on_validation_end(trainscope::HookContext& ctx) override {
     clock_.validation_end();
@@ -154,12 +153,11 @@ class EarlyStopping final : public trainscope::Plugin {
 
 }  // namespace
 
-TRAINSCOPE_PLUGIN(EarlyStopping, "early_stopping", "1.0.0",
-                  trainscope::option<std::string>("monitor", "val/loss",
-                                                  "the metric to watch (a key of the epoch's metrics)"),
-                  trainscope::option<std::string>("mode", "auto",
-                                                  "\"min\", \"max\", or \"auto\" (max for names containing "
-                                                  "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)"),
-                  trainscope::option<int64_t>("patience", 3, "evaluations without improvement before stopping"),
-                  trainscope::option<double>("min_delta", 0.0,
-                                             "an improvement must beat the best by more than this"))
+TRAINSCOPE_PLUGIN(
+    EarlyStopping, "early_stopping", "1.0.0",
+    trainscope::option<std::string>("monitor", "val/loss", "the metric to watch (a key of the epoch's metrics)"),
+    trainscope::option<std::string>("mode", "auto",
+                                    "\"min\", \"max\", or \"auto\" (max for names containing "
+                                    "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)"),
+    trainscope::option<int64_t>("patience", 3, "evaluations without improvement before stopping"),
+    trainscope::option<double>("min_delta", 0.0, "an improvement must beat the best by more than this"))

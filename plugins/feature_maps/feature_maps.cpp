@@ -50,7 +50,8 @@ class FeatureMaps final : public trainscope::Plugin {
       throw std::invalid_argument("feature_maps: channels must be >= 1 (got " + std::to_string(channels_) + ")");
     }
     if (sample_index_ < 0) {
-      throw std::invalid_argument("feature_maps: sample_index must be >= 0 (got " + std::to_string(sample_index_) + ")");
+      throw std::invalid_argument("feature_maps: sample_index must be >= 0 (got " + std::to_string(sample_index_) +
+                                  ")");
     }
     if (padding_ < 0) {
       throw std::invalid_argument("feature_maps: padding must be >= 0 (got " + std::to_string(padding_) + ")");

@@ -29,7 +29,9 @@ namespace {
 class GradCam final : public trainscope::Plugin {
  public:
   explicit GradCam(const trainscope::Options& opt)
-      : layer_(opt.get<std::string>("layer")), samples_(opt.get<int64_t>("samples")), class_(opt.get<int64_t>("class")) {
+      : layer_(opt.get<std::string>("layer")),
+        samples_(opt.get<int64_t>("samples")),
+        class_(opt.get<int64_t>("class")) {
     if (layer_.empty()) throw std::invalid_argument("gradcam: layer is empty; name a 4-D activation such as \"conv2\"");
     if (samples_ < 1) {
       throw std::invalid_argument("gradcam: samples must be >= 1 (got " + std::to_string(samples_) + ")");
@@ -59,8 +61,8 @@ class GradCam final : public trainscope::Plugin {
     trainscope::gradcam::CamResult r;
     {
       trainscope::EvalMode eval(ctx.model());
-      r = trainscope::gradcam::grad_cam([&ctx](const at::Tensor& in, trainscope::TapSet* taps) { return ctx.forward(in, taps); },
-                                        x, layer_, class_);
+      r = trainscope::gradcam::grad_cam(
+          [&ctx](const at::Tensor& in, trainscope::TapSet* taps) { return ctx.forward(in, taps); }, x, layer_, class_);
     }
     const at::Tensor panels = trainscope::gradcam::panels(x, r.cam);
     const int64_t step = ctx.step();

@@ -24,7 +24,6 @@ struct Monitored {
   double best = 0;
 };
 
-
 std::string tag_part(std::string key) {
   for (char& c : key) {
     if (c == '/') c = '_';
