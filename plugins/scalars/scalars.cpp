@@ -92,7 +92,8 @@ class Scalars final : public trainscope::Plugin {
     if (lr_ && step % every_ == 0 && ctx.optimizer() != nullptr) {
       auto& groups = ctx.optimizer()->param_groups();
       for (size_t g = 0; g < groups.size(); ++g) {
-        ctx.writer().add_scalar("lr/group" + std::to_string(g), groups[g].options().get_lr(), step);
+        while (lr_tags_.size() <= g) lr_tags_.push_back("lr/group" + std::to_string(lr_tags_.size()));
+        ctx.writer().add_scalar(lr_tags_[g], groups[g].options().get_lr(), step);  // no string built per step
       }
     }
   }
@@ -199,6 +200,7 @@ class Scalars final : public trainscope::Plugin {
 
   // The current epoch's sums (device tensors) and host counters.
   int64_t acc_epoch_ = -1;
+  std::vector<std::string> lr_tags_;  // "lr/group<g>", made once
   at::Tensor loss_sum_, counts_;  // counts_: [top-1 correct, top-k correct] of the epoch
   int64_t batches_ = 0, samples_ = 0, topk_samples_ = 0;
 
