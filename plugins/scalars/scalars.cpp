@@ -201,7 +201,7 @@ class Scalars final : public trainscope::Plugin {
   // The current epoch's sums (device tensors) and host counters.
   int64_t acc_epoch_ = -1;
   std::vector<std::string> lr_tags_;  // "lr/group<g>", made once
-  at::Tensor loss_sum_, counts_;  // counts_: [top-1 correct, top-k correct] of the epoch
+  at::Tensor loss_sum_, counts_;      // counts_: [top-1 correct, top-k correct] of the epoch
   int64_t batches_ = 0, samples_ = 0, topk_samples_ = 0;
 
   // Validation freshness.
