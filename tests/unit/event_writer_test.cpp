@@ -12,7 +12,7 @@
 #include <regex>
 #include <thread>
 
-#include "event_encode.h"
+#include "trainscope/wire/event_encode.h"
 #include "test_util.h"
 #include "trainscope/event_writer.h"
 #include "trainscope/proto/event.pb.h"

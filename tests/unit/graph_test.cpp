@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "graph_encode.h"
+#include "trainscope/wire/graph_encode.h"
 #include "test_util.h"
 #include "trainscope/summary_writer.h"
 

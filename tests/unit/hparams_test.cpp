@@ -9,7 +9,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "rich_encode.h"
+#include "trainscope/wire/rich_encode.h"
 #include "test_util.h"
 #include "torch_test_util.h"
 #include "trainscope/summary_writer.h"

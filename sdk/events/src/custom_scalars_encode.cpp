@@ -1,5 +1,5 @@
 // The custom-scalars Layout message. Torch-free: this is where layout.proto is used.
-#include "rich_encode.h"
+#include "trainscope/wire/rich_encode.h"
 #include "trainscope/proto/layout.pb.h"
 
 namespace trainscope::detail {

@@ -51,7 +51,7 @@
 #include <utility>
 #include <vector>
 
-#include "graph_encode.h"
+#include "trainscope/wire/graph_encode.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {

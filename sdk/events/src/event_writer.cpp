@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "event_encode.h"
+#include "trainscope/wire/event_encode.h"
 #include "trainscope/record.h"
 
 namespace trainscope {

@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "rich_encode.h"
+#include "trainscope/wire/rich_encode.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {

@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 
-#include "rich_encode.h"
+#include "trainscope/wire/rich_encode.h"
 #include "trainscope/proto/hparams.pb.h"
 #include "trainscope/proto/summary.pb.h"
 

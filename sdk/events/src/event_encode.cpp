@@ -1,5 +1,5 @@
 // Event serialization: a hand-written fast path for scalars, protobuf for everything else.
-#include "event_encode.h"
+#include "trainscope/wire/event_encode.h"
 
 #include <cstring>
 #include <stdexcept>

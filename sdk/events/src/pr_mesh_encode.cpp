@@ -1,5 +1,5 @@
 // Plugin contents of the pr_curves and mesh dashboards (see pr_mesh_encode.h).
-#include "pr_mesh_encode.h"
+#include "trainscope/wire/pr_mesh_encode.h"
 
 #include <stdexcept>
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "rich_encode.h"
+#include "trainscope/wire/rich_encode.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {

@@ -12,7 +12,7 @@
 #include <cmath>
 #include <optional>
 
-#include "pr_mesh_encode.h"
+#include "trainscope/wire/pr_mesh_encode.h"
 #include "tensor_payloads.h"
 #include "trainscope/summary_writer.h"
 

@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "pr_mesh_encode.h"
+#include "trainscope/wire/pr_mesh_encode.h"
 #include "tensor_payloads.h"
 #include "trainscope/summary_writer.h"
 
