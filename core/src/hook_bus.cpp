@@ -30,29 +30,6 @@ inline uint64_t ticks_now() {
 #endif
 }
 
-enum class HookClass : uint8_t { kAlways, kStep, kEpoch, kValidation };
-
-constexpr HookClass class_of(Hook hook) {
-  switch (hook) {
-    case Hook::kTrainBatchBegin:
-    case Hook::kAfterForward:
-    case Hook::kAfterBackward:
-    case Hook::kBeforeOptimizerStep:
-    case Hook::kAfterOptimizerStep:
-    case Hook::kTrainBatchEnd:
-      return HookClass::kStep;
-    case Hook::kEpochBegin:
-    case Hook::kEpochEnd:
-      return HookClass::kEpoch;
-    case Hook::kValidationBegin:
-    case Hook::kValidationBatchEnd:
-    case Hook::kValidationEnd:
-      return HookClass::kValidation;
-    default:
-      return HookClass::kAlways;
-  }
-}
-
 bool step_fires(const Cadence& c, int64_t s) {
   if (c.every_n_steps <= 0 && c.at_steps.empty()) return true;
   if (c.every_n_steps > 0 && s % c.every_n_steps == 0) return true;
@@ -65,14 +42,14 @@ bool epoch_fires(const Cadence& c, int64_t epoch) {
 
 // `step` is ctx.step() at that hook; see the header for the batch step number S.
 bool cadence_fires(const Cadence& c, Hook hook, Phase phase, int64_t step, int64_t epoch) {
-  switch (class_of(hook)) {
-    case HookClass::kAlways:
+  switch (hook_cadence(hook)) {
+    case HookCadence::kAlways:
       return true;
-    case HookClass::kEpoch:
+    case HookCadence::kEpoch:
       return epoch_fires(c, epoch);
-    case HookClass::kValidation:
+    case HookCadence::kValidation:
       return c.validation && epoch_fires(c, epoch);
-    case HookClass::kStep:
+    case HookCadence::kStep:
       if (phase == Phase::kValidation) return c.validation && epoch_fires(c, epoch);
       return c.train && step_fires(c, hook == Hook::kTrainBatchEnd ? step : step + 1);
   }
@@ -228,7 +205,7 @@ void HookBus::fail(Entry& e, Hook hook, const std::string& message) {
 
 bool HookBus::fires(Hook hook, int64_t step, int64_t epoch) const {
   if (!has_subscribers(hook)) return false;
-  const Phase phase = class_of(hook) == HookClass::kValidation ? Phase::kValidation : Phase::kTrain;
+  const Phase phase = hook_cadence(hook) == HookCadence::kValidation ? Phase::kValidation : Phase::kTrain;
   for (const Entry* e : subscribers_[static_cast<int>(hook)]) {
     if (!e->disabled && (e->always || cadence_fires(e->config.cadence, hook, phase, step, epoch))) return true;
   }

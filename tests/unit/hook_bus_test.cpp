@@ -364,3 +364,86 @@ TEST_F(HookBusTest, AddFromConfigFollowsTheErrorPolicyForConstructors) {
 
 }  // namespace
 }  // namespace trainscope
+
+// The hook table (hook_table.h) is the one source of the enum, the names, the Plugin virtuals,
+// the overrider masks, the dispatch and the cadence classes: for every row, each generated
+// piece must agree with the row. A probe type per row overrides only that row's virtual.
+namespace table_check {
+
+struct Row {
+  Hook hook;
+  const char* name;
+  HookCadence cadence;
+};
+constexpr Row kRows[] = {
+#define TRAINSCOPE_TEST_ROW_(E, n, c, doc) {Hook::k##E, #n, HookCadence::c},
+    TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_TEST_ROW_)
+#undef TRAINSCOPE_TEST_ROW_
+};
+static_assert(std::size(kRows) == kHookCount, "one enum value per table row");
+
+#define TRAINSCOPE_TEST_PROBE_(E, n, c, doc)                  \
+  struct Probe_##n final : Plugin {                           \
+    explicit Probe_##n(const Options&) {}                     \
+    void on_##n(HookContext&) override { called.push_back(#n); } \
+    std::vector<std::string> called;                          \
+  };
+TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_TEST_PROBE_)
+#undef TRAINSCOPE_TEST_PROBE_
+
+// Every hook of the enum dispatched to probe T; returns the names of the overrides it ran.
+template <typename T>
+std::vector<std::string> dispatch_all(HookContext& ctx) {
+  T probe{Options{}};
+  for (int h = 0; h < kHookCount; ++h) {
+    std::string error;
+    EXPECT_EQ(detail::invoke_hook<T>(&probe, static_cast<Hook>(h), ctx, &error), 0) << error;
+  }
+  return probe.called;
+}
+
+}  // namespace table_check
+
+TEST_F(HookBusTest, EnumNamesMasksDispatchAndCadenceAgreeWithTheHookTable) {
+  using namespace table_check;
+  HookMask seen = 0;
+  for (int i = 0; i < kHookCount; ++i) {
+    const Row& row = kRows[i];
+    SCOPED_TRACE(row.name);
+    EXPECT_EQ(static_cast<int>(row.hook), i);  // the row's position is its ABI number
+    EXPECT_STREQ(hook_name(row.hook), row.name);
+    Hook parsed = Hook::kCount;
+    ASSERT_TRUE(hook_from_name(row.name, &parsed));
+    EXPECT_EQ(parsed, row.hook);
+    EXPECT_EQ(hook_cadence(row.hook), row.cadence);
+    EXPECT_EQ(seen & hook_bit(row.hook), 0u);  // one distinct bit per hook
+    seen |= hook_bit(row.hook);
+  }
+  EXPECT_EQ(seen, (HookMask{1} << kHookCount) - 1);
+  EXPECT_FALSE(hook_from_name("no_such_hook", nullptr));
+  EXPECT_STREQ(hook_name(Hook::kCount), "unknown");
+
+  // Per row: the mask of a type overriding only that row's virtual is that row's bit, and
+  // dispatching every hook to it runs exactly that override, once.
+  std::map<std::string, std::pair<HookMask, std::vector<std::string>>> got;
+#define TRAINSCOPE_TEST_CHECK_(E, n, c, doc) \
+  got[#n] = {detail::hooks_of<Probe_##n>(), dispatch_all<Probe_##n>(ctx_)};
+  TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_TEST_CHECK_)
+#undef TRAINSCOPE_TEST_CHECK_
+  ASSERT_EQ(got.size(), static_cast<size_t>(kHookCount));
+  for (const Row& row : kRows) {
+    EXPECT_EQ(got[row.name].first, hook_bit(row.hook)) << row.name;
+    EXPECT_EQ(got[row.name].second, std::vector<std::string>{row.name}) << row.name;
+  }
+  // The cadence classes the bus applies: step hooks follow every_n_steps, the rest do not.
+  for (const Row& row : kRows) {
+    HookBus bus;
+    bus.add(recorder(), config("recorder", Cadence{.every_n_steps = 2}));
+    ctx_.phase_ = row.cadence == HookCadence::kValidation ? Phase::kValidation : Phase::kTrain;
+    ctx_.step_ = 0;  // step hooks of the batch making step 1 (train_batch_end sees step 1)
+    if (row.hook == Hook::kTrainBatchEnd) ctx_.step_ = 1;
+    bus.emit(row.hook, ctx_);
+    EXPECT_EQ(lines().size(), row.cadence == HookCadence::kStep ? 0u : 1u) << row.name;
+    std::ofstream(out_, std::ios::trunc).flush();
+  }
+}

@@ -12,10 +12,10 @@ Plugin::~Plugin() = default;
 
 namespace {
 constexpr const char* kHookNames[kHookCount] = {
-    "fit_begin",          "epoch_begin",         "train_batch_begin",    "after_forward",
-    "after_backward",     "before_optimizer_step", "after_optimizer_step", "train_batch_end",
-    "validation_begin",   "validation_batch_end", "validation_end",       "epoch_end",
-    "fit_end",            "exception",           "save_checkpoint",      "load_checkpoint"};
+#define TRAINSCOPE_HOOK_NAME_(E, n, c, doc) #n,
+    TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_HOOK_NAME_)
+#undef TRAINSCOPE_HOOK_NAME_
+};
 }  // namespace
 
 const char* hook_name(Hook hook) {

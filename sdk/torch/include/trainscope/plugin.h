@@ -25,41 +25,15 @@ namespace trainscope {
 inline constexpr uint32_t kPluginAbiMajor = 1;
 inline constexpr uint32_t kPluginAbiMinor = 1;  // 1.1: HookContext::forward
 
+// The base class: one no-op virtual `on_<name>(HookContext&)` per row of hook_table.h (which
+// says when each is called). Override the ones you need; the bus calls only those.
 class TRAINSCOPE_API Plugin {
  public:
   virtual ~Plugin();
-  /// Called once when fit starts (after a resume too), before the first epoch.
-  virtual void on_fit_begin(HookContext& ctx) {}
-  /// Called at the start of every epoch.
-  virtual void on_epoch_begin(HookContext& ctx) {}
-  /// Called before the forward pass of a training batch: request activations here.
-  virtual void on_train_batch_begin(HookContext& ctx) {}
-  /// Called when outputs and loss of a training batch are ready.
-  virtual void on_after_forward(HookContext& ctx) {}
-  /// Called when gradients are ready, before clipping.
-  virtual void on_after_backward(HookContext& ctx) {}
-  /// Called after clipping, right before optimizer.step().
-  virtual void on_before_optimizer_step(HookContext& ctx) {}
-  /// Called right after optimizer.step().
-  virtual void on_after_optimizer_step(HookContext& ctx) {}
-  /// Called at the end of a training batch (step() already counts it).
-  virtual void on_train_batch_end(HookContext& ctx) {}
-  /// Called before the validation loop.
-  virtual void on_validation_begin(HookContext& ctx) {}
-  /// Called after each validation batch (inputs, targets, outputs, loss set).
-  virtual void on_validation_batch_end(HookContext& ctx) {}
-  /// Called when validation metrics are ready (ctx.metrics()).
-  virtual void on_validation_end(HookContext& ctx) {}
-  /// Called at the end of every epoch.
-  virtual void on_epoch_end(HookContext& ctx) {}
-  /// Called once when fit ends normally or on a stop request.
-  virtual void on_fit_end(HookContext& ctx) {}
-  /// Called when an exception escaped the training loop (ctx.exception_message()).
-  virtual void on_exception(HookContext& ctx) {}
-  /// Called while a checkpoint is written: put your state into ctx.state().
-  virtual void on_save_checkpoint(HookContext& ctx) {}
-  /// Called after a checkpoint was read: restore your state from ctx.state().
-  virtual void on_load_checkpoint(HookContext& ctx) {}
+#define TRAINSCOPE_HOOK_VIRTUAL_(E, n, c, doc) \
+  virtual void on_##n(HookContext& ctx) {}
+  TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_HOOK_VIRTUAL_)
+#undef TRAINSCOPE_HOOK_VIRTUAL_
 };
 
 // What a plugin library exports (built by TRAINSCOPE_PLUGIN). Field order is part of the ABI:
@@ -100,22 +74,10 @@ namespace detail {
 template <typename T>
 constexpr HookMask hooks_of() {
   HookMask m = 0;
-  if (TRAINSCOPE_OVERRIDES_(T, on_fit_begin)) m |= hook_bit(Hook::kFitBegin);
-  if (TRAINSCOPE_OVERRIDES_(T, on_epoch_begin)) m |= hook_bit(Hook::kEpochBegin);
-  if (TRAINSCOPE_OVERRIDES_(T, on_train_batch_begin)) m |= hook_bit(Hook::kTrainBatchBegin);
-  if (TRAINSCOPE_OVERRIDES_(T, on_after_forward)) m |= hook_bit(Hook::kAfterForward);
-  if (TRAINSCOPE_OVERRIDES_(T, on_after_backward)) m |= hook_bit(Hook::kAfterBackward);
-  if (TRAINSCOPE_OVERRIDES_(T, on_before_optimizer_step)) m |= hook_bit(Hook::kBeforeOptimizerStep);
-  if (TRAINSCOPE_OVERRIDES_(T, on_after_optimizer_step)) m |= hook_bit(Hook::kAfterOptimizerStep);
-  if (TRAINSCOPE_OVERRIDES_(T, on_train_batch_end)) m |= hook_bit(Hook::kTrainBatchEnd);
-  if (TRAINSCOPE_OVERRIDES_(T, on_validation_begin)) m |= hook_bit(Hook::kValidationBegin);
-  if (TRAINSCOPE_OVERRIDES_(T, on_validation_batch_end)) m |= hook_bit(Hook::kValidationBatchEnd);
-  if (TRAINSCOPE_OVERRIDES_(T, on_validation_end)) m |= hook_bit(Hook::kValidationEnd);
-  if (TRAINSCOPE_OVERRIDES_(T, on_epoch_end)) m |= hook_bit(Hook::kEpochEnd);
-  if (TRAINSCOPE_OVERRIDES_(T, on_fit_end)) m |= hook_bit(Hook::kFitEnd);
-  if (TRAINSCOPE_OVERRIDES_(T, on_exception)) m |= hook_bit(Hook::kException);
-  if (TRAINSCOPE_OVERRIDES_(T, on_save_checkpoint)) m |= hook_bit(Hook::kSaveCheckpoint);
-  if (TRAINSCOPE_OVERRIDES_(T, on_load_checkpoint)) m |= hook_bit(Hook::kLoadCheckpoint);
+#define TRAINSCOPE_HOOK_MASK_(E, n, c, doc) \
+  if (TRAINSCOPE_OVERRIDES_(T, on_##n)) m |= hook_bit(Hook::k##E);
+  TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_HOOK_MASK_)
+#undef TRAINSCOPE_HOOK_MASK_
   return m;
 }
 
@@ -126,23 +88,14 @@ int invoke_hook(Plugin* plugin, Hook hook, HookContext& ctx, std::string* error)
   T* p = static_cast<T*>(plugin);
   try {
     switch (hook) {
-      case Hook::kFitBegin: p->on_fit_begin(ctx); break;
-      case Hook::kEpochBegin: p->on_epoch_begin(ctx); break;
-      case Hook::kTrainBatchBegin: p->on_train_batch_begin(ctx); break;
-      case Hook::kAfterForward: p->on_after_forward(ctx); break;
-      case Hook::kAfterBackward: p->on_after_backward(ctx); break;
-      case Hook::kBeforeOptimizerStep: p->on_before_optimizer_step(ctx); break;
-      case Hook::kAfterOptimizerStep: p->on_after_optimizer_step(ctx); break;
-      case Hook::kTrainBatchEnd: p->on_train_batch_end(ctx); break;
-      case Hook::kValidationBegin: p->on_validation_begin(ctx); break;
-      case Hook::kValidationBatchEnd: p->on_validation_batch_end(ctx); break;
-      case Hook::kValidationEnd: p->on_validation_end(ctx); break;
-      case Hook::kEpochEnd: p->on_epoch_end(ctx); break;
-      case Hook::kFitEnd: p->on_fit_end(ctx); break;
-      case Hook::kException: p->on_exception(ctx); break;
-      case Hook::kSaveCheckpoint: p->on_save_checkpoint(ctx); break;
-      case Hook::kLoadCheckpoint: p->on_load_checkpoint(ctx); break;
-      case Hook::kCount: break;
+#define TRAINSCOPE_HOOK_CALL_(E, n, c, doc) \
+  case Hook::k##E:                          \
+    p->on_##n(ctx);                         \
+    break;
+      TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_HOOK_CALL_)
+#undef TRAINSCOPE_HOOK_CALL_
+      case Hook::kCount:
+        break;
     }
     return 0;
   } catch (const std::exception& e) {
