@@ -362,9 +362,6 @@ TEST_F(HookBusTest, AddFromConfigFollowsTheErrorPolicyForConstructors) {
   }
 }
 
-}  // namespace
-}  // namespace trainscope
-
 // The hook table (hook_table.h) is the one source of the enum, the names, the Plugin virtuals,
 // the overrider masks, the dispatch and the cadence classes: for every row, each generated
 // piece must agree with the row. A probe type per row overrides only that row's virtual.
@@ -382,11 +379,11 @@ constexpr Row kRows[] = {
 };
 static_assert(std::size(kRows) == kHookCount, "one enum value per table row");
 
-#define TRAINSCOPE_TEST_PROBE_(E, n, c, doc)                  \
-  struct Probe_##n final : Plugin {                           \
-    explicit Probe_##n(const Options&) {}                     \
+#define TRAINSCOPE_TEST_PROBE_(E, n, c, doc)                     \
+  struct Probe_##n final : Plugin {                              \
+    explicit Probe_##n(const Options&) {}                        \
     void on_##n(HookContext&) override { called.push_back(#n); } \
-    std::vector<std::string> called;                          \
+    std::vector<std::string> called;                             \
   };
 TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_TEST_PROBE_)
 #undef TRAINSCOPE_TEST_PROBE_
@@ -426,8 +423,7 @@ TEST_F(HookBusTest, EnumNamesMasksDispatchAndCadenceAgreeWithTheHookTable) {
   // Per row: the mask of a type overriding only that row's virtual is that row's bit, and
   // dispatching every hook to it runs exactly that override, once.
   std::map<std::string, std::pair<HookMask, std::vector<std::string>>> got;
-#define TRAINSCOPE_TEST_CHECK_(E, n, c, doc) \
-  got[#n] = {detail::hooks_of<Probe_##n>(), dispatch_all<Probe_##n>(ctx_)};
+#define TRAINSCOPE_TEST_CHECK_(E, n, c, doc) got[#n] = {detail::hooks_of<Probe_##n>(), dispatch_all<Probe_##n>(ctx_)};
   TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_TEST_CHECK_)
 #undef TRAINSCOPE_TEST_CHECK_
   ASSERT_EQ(got.size(), static_cast<size_t>(kHookCount));
@@ -447,3 +443,6 @@ TEST_F(HookBusTest, EnumNamesMasksDispatchAndCadenceAgreeWithTheHookTable) {
     std::ofstream(out_, std::ios::trunc).flush();
   }
 }
+
+}  // namespace
+}  // namespace trainscope
