@@ -1,5 +1,5 @@
 // SummaryWriter::add_graph: turns a TorchScript graph, or a trace of a C++ module, into the
-// plain GraphNode list of graph_encode.h, named the way PyTorch's add_graph names nodes
+// plain GraphNode list of dashboards/graphs.h, named the way PyTorch's add_graph names nodes
 // (torch/utils/tensorboard/_pytorch_graph.py):
 //   <Root>/<Type>[<attr>]/.../<value name>   e.g. SimpleCNN/Conv2d[conv1]/input.4
 // with op = the node kind (aten::_convolution), attr "attr" = the node's attributes as
@@ -51,8 +51,8 @@
 #include <utility>
 #include <vector>
 
-#include "trainscope/wire/graph_encode.h"
 #include "trainscope/summary_writer.h"
+#include "trainscope/wire/dashboards/graphs.h"
 
 namespace trainscope {
 namespace {

@@ -1,5 +1,5 @@
 // SummaryWriter::add_hparams / hparams_start / hparams_end: validation on the calling thread,
-// then the HParams records (encoded by hparams_encode.cpp) go through the run's EventWriter.
+// then the HParams records (encoded by dashboards/hparams.cpp) go through the run's EventWriter.
 //
 // TensorBoard keeps the first metadata of each tag in a run, so a run holds one session and
 // its first end record is final: nothing provisional (such as a RUNNING end) is ever written.
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "trainscope/wire/rich_encode.h"
 #include "trainscope/summary_writer.h"
+#include "trainscope/wire/dashboards/hparams.h"
 
 namespace trainscope {
 namespace {
