@@ -10,8 +10,8 @@
 // The activations are requested in train_batch_begin of a chosen step only (requests live one
 // step, so every other step costs one modulo). Everything is reduced on the device and handed
 // to the writer's tensor overloads: no host read on the training thread.
-#include <fnmatch.h>
 #include <torch/torch.h>
+#include <trainscope/glob.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 
@@ -20,13 +20,6 @@
 #include <vector>
 
 namespace {
-
-bool matches_any(const std::vector<std::string>& globs, const std::string& name) {
-  for (const auto& g : globs) {
-    if (::fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
-  }
-  return false;
-}
 
 class Activations final : public trainscope::Plugin {
  public:
@@ -57,7 +50,7 @@ class Activations final : public trainscope::Plugin {
     auto& w = ctx.writer();
     for (const auto& [name, value] : ctx.activations()) {
       if (!value.defined() || value.numel() == 0 || !at::isFloatingType(value.scalar_type())) continue;
-      if (!matches_any(include_, name) || matches_any(exclude_, name)) continue;
+      if (!trainscope::matches_any(include_, name) || trainscope::matches_any(exclude_, name)) continue;
       const at::Tensor a = value.detach().to(at::kFloat);
       const std::string tag = "activations/" + name;
       w.add_histogram(tag, a, s);

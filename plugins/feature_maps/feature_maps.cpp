@@ -11,9 +11,9 @@
 // under NoGradGuard through HookContext::forward with the plugin's own TapSet (the training
 // step's taps are untouched), and every submodule's train/eval mode is restored after.
 // Everything stays on ctx.device(); the writer copies the grids asynchronously.
-#include <fnmatch.h>
 #include <torch/torch.h>
 #include <trainscope/eval_mode.h>
+#include <trainscope/glob.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 
@@ -26,15 +26,6 @@
 #include "grid.h"
 
 namespace {
-
-bool has_glob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
-
-bool matches_any(const std::vector<std::string>& globs, const std::string& name) {
-  for (const auto& g : globs) {
-    if (::fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
-  }
-  return false;
-}
 
 class FeatureMaps final : public trainscope::Plugin {
  public:
@@ -56,7 +47,7 @@ class FeatureMaps final : public trainscope::Plugin {
     if (padding_ < 0) {
       throw std::invalid_argument("feature_maps: padding must be >= 0 (got " + std::to_string(padding_) + ")");
     }
-    all_ = std::any_of(layers_.begin(), layers_.end(), has_glob);
+    all_ = std::any_of(layers_.begin(), layers_.end(), trainscope::has_glob);
   }
 
   void on_train_batch_begin(trainscope::HookContext& ctx) override {
@@ -85,7 +76,7 @@ class FeatureMaps final : public trainscope::Plugin {
     }
     int logged = 0;
     for (const auto& [name, value] : taps.values()) {
-      if (!matches_any(layers_, name)) continue;
+      if (!trainscope::matches_any(layers_, name)) continue;
       if (value.dim() != 4) {
         if (all_) continue;  // a glob picks the 4-D (convolutional) activations only
         throw std::invalid_argument("feature_maps: layer '" + name + "' has a " + std::to_string(value.dim()) +

@@ -11,8 +11,8 @@
 //
 // Nothing here reads a device tensor on the host: histograms go through the writer's tensor
 // overload (reduced on the device, copied asynchronously), ratios stay 0-d device tensors.
-#include <fnmatch.h>
 #include <torch/torch.h>
+#include <trainscope/glob.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
 
@@ -27,13 +27,6 @@ std::string joined(const std::vector<std::string>& v, size_t limit = 12) {
   for (size_t i = 0; i < v.size() && i < limit; ++i) out += (i ? ", " : "") + v[i];
   if (v.size() > limit) out += ", ... (" + std::to_string(v.size()) + " in all)";
   return out;
-}
-
-bool matches_any(const std::string& name, const std::vector<std::string>& globs) {
-  for (const auto& g : globs) {
-    if (fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
-  }
-  return false;
 }
 
 class Histograms final : public trainscope::Plugin {
@@ -63,7 +56,7 @@ class Histograms final : public trainscope::Plugin {
     for (const auto& item : ctx.model().named_parameters(/*recurse=*/true)) {
       all.push_back(item.key());
       if (item.value().numel() == 0) continue;
-      if (matches_any(item.key(), include_) && !matches_any(item.key(), exclude_))
+      if (trainscope::matches_any(include_, item.key()) && !trainscope::matches_any(exclude_, item.key()))
         params_.push_back({item.key(), item.value()});
     }
     if (params_.empty())

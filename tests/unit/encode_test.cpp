@@ -1,5 +1,6 @@
 // Tests for the media encoders: PNG and GIF are decoded with libpng / giflib and compared pixel
-// by pixel; WAV bytes are checked against what Python's wave module and numpy produce.
+// by pixel; WAV bytes are checked against what Python's wave module and numpy produce. Also
+// the torch-free glob helper (trainscope/glob.h) that plugins pick names with.
 #include "trainscope/encode.h"
 
 #include <gif_lib.h>
@@ -20,6 +21,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "trainscope/glob.h"
 
 namespace trainscope {
 namespace {
@@ -609,6 +612,46 @@ TEST(EncodeGif, RejectsBadShapes) {
   expect_invalid_argument([&] { encode_gif(v); }, "fps must be finite and > 0");
   v.fps = std::numeric_limits<double>::quiet_NaN();
   expect_invalid_argument([&] { encode_gif(v); }, "fps must be finite and > 0");
+}
+
+TEST(Glob, MatchesWholeNamesWithShellWildcards) {
+  EXPECT_TRUE(glob_match("conv1.weight", "conv1.weight"));
+  EXPECT_FALSE(glob_match("conv1", "conv1.weight"));  // the whole name, not a prefix
+  EXPECT_FALSE(glob_match("weight", "conv1.weight"));
+  EXPECT_TRUE(glob_match("conv*.weight", "conv12.weight"));
+  EXPECT_FALSE(glob_match("conv*.weight", "conv12.bias"));
+  EXPECT_TRUE(glob_match("*.weight", "features.0.weight"));  // '*' crosses '.'
+  EXPECT_TRUE(glob_match("enc*out", "enc/block/out"));       // and '/'
+  EXPECT_TRUE(glob_match("*", ""));
+  EXPECT_FALSE(glob_match("?", ""));
+  EXPECT_TRUE(glob_match("fc?.bias", "fc2.bias"));
+  EXPECT_FALSE(glob_match("fc?.bias", "fc12.bias"));
+  EXPECT_TRUE(glob_match("features.[0-3].weight", "features.3.weight"));
+  EXPECT_FALSE(glob_match("features.[0-3].weight", "features.4.weight"));
+  EXPECT_TRUE(glob_match("features.[!0-3].weight", "features.4.weight"));
+  EXPECT_FALSE(glob_match("features.[!0-3].weight", "features.0.weight"));
+  EXPECT_TRUE(glob_match("a\\*b", "a*b"));  // a quoted '*' is itself
+  EXPECT_FALSE(glob_match("a\\*b", "axb"));
+  EXPECT_TRUE(glob_match("a[b", "a[b"));  // an unclosed set is literal
+  EXPECT_FALSE(glob_match("a[b", "ab"));
+  EXPECT_FALSE(glob_match("Conv*", "conv1"));  // case matters
+}
+
+TEST(Glob, MatchesAnyOfAList) {
+  const std::vector<std::string> globs = {"conv*", "*.bias"};
+  EXPECT_TRUE(matches_any(globs, "conv1.weight"));
+  EXPECT_TRUE(matches_any(globs, "fc.bias"));
+  EXPECT_FALSE(matches_any(globs, "fc.weight"));
+  EXPECT_FALSE(matches_any({}, "anything"));
+  EXPECT_TRUE(matches_any({"*"}, "anything"));
+}
+
+TEST(Glob, TellsPatternsFromNames) {
+  EXPECT_TRUE(has_glob("conv*"));
+  EXPECT_TRUE(has_glob("fc?"));
+  EXPECT_TRUE(has_glob("layer[12]"));
+  EXPECT_FALSE(has_glob("features.0.conv"));
+  EXPECT_FALSE(has_glob(""));
 }
 
 }  // namespace

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "trainscope/wire/graph_encode.h"
 #include "test_util.h"
 #include "trainscope/summary_writer.h"
+#include "trainscope/wire/dashboards/graphs.h"
 
 namespace trainscope {
 namespace {

@@ -1,6 +1,8 @@
 // HParams and custom scalars: every refused call names the call and the key and adds nothing
 // to the log dir; the records land in the writer's own run by default; an open session is
 // ended by close(), the destructor and stack unwinding; the encoders' bytes.
+#include "trainscope/wire/dashboards/hparams.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -9,10 +11,10 @@
 #include <set>
 #include <stdexcept>
 
-#include "trainscope/wire/rich_encode.h"
 #include "test_util.h"
 #include "torch_test_util.h"
 #include "trainscope/summary_writer.h"
+#include "trainscope/wire/dashboards/custom_scalars.h"
 
 namespace trainscope {
 namespace {

@@ -1,13 +1,14 @@
 // SummaryWriter::add_custom_scalars and PyTorch's two shorthands: the layout is validated on
-// the calling thread, serialized by custom_scalars_encode.cpp and written as PyTorch does
-// (tag custom_scalars__config__, rank-0 DT_STRING tensor, plugin "custom_scalars", step 0).
+// the calling thread, then serialized by dashboards/custom_scalars.cpp and written at step 0,
+// as PyTorch does.
 // TensorBoard reads the latest layout of each run and merges the runs' layouts by category.
+#include "trainscope/wire/dashboards/custom_scalars.h"
+
 #include <c10/util/Exception.h>
 
 #include <set>
 #include <string>
 
-#include "trainscope/wire/rich_encode.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {
@@ -51,12 +52,7 @@ void check_layout(std::string_view api, const CustomScalarLayout& layout) {
 
 void SummaryWriter::add_custom_scalars(const CustomScalarLayout& layout) {
   check_layout("add_custom_scalars", layout);
-  TensorData t;
-  t.dtype = WireDType::kString;
-  t.shape = {};  // rank 0, as PyTorch writes it
-  t.strings = {detail::custom_scalars_layout(layout)};
-  t.plugin_name = std::string(detail::kCustomScalarsPluginName);
-  writer_->add(detail::kCustomScalarsTag, 0, std::move(t));
+  writer_->add(detail::kCustomScalarsTag, 0, detail::custom_scalars_tensor(layout));
 }
 
 void SummaryWriter::add_custom_scalars_multilinechart(const std::vector<std::string>& tags, std::string_view category,

@@ -1,6 +1,6 @@
 // Projector (embeddings): SummaryWriter::add_embedding, as PyTorch's writer.add_embedding
 // and torch/utils/tensorboard/_embedding.py, laid out the way TensorBoard's projector plugin
-// reads it:
+// reads it (names and config text: dashboards/projector.h):
 //   <log_dir>/<step %05d>/<tag, '%' '/' '\' escaped>/tensors.tsv   one row per point
 //                                                   /metadata.tsv  labels (header row when
 //                                                                  there are several columns)
@@ -28,97 +28,12 @@
 #include "tensor_payloads.h"
 #include "trainscope/encode.h"
 #include "trainscope/summary_writer.h"
+#include "trainscope/wire/dashboards/projector.h"
 
 namespace trainscope {
 namespace {
 
 constexpr const char* kApi = "add_embedding";
-
-// ---- names ---------------------------------------------------------------------------------
-
-// SummaryWriter._encode: only '%', '/' and '\' are escaped.
-std::string escape_tag(std::string_view tag) {
-  std::string out;
-  for (char c : tag) {
-    if (c == '%')
-      out += "%25";
-    else if (c == '/')
-      out += "%2f";
-    else if (c == '\\')
-      out += "%5c";
-    else
-      out += c;
-  }
-  return out;
-}
-
-// str(step).zfill(5): at least five characters, the sign counted, zeros after the sign.
-std::string zfill5(int64_t step) {
-  const bool neg = step < 0;
-  std::string digits = std::to_string(step);
-  if (neg) digits.erase(0, 1);
-  const size_t width = neg ? 4 : 5;
-  if (digits.size() < width) digits.insert(0, width - digits.size(), '0');
-  return neg ? "-" + digits : digits;
-}
-
-// A quoted string as protobuf's text_format.MessageToString writes it (UTF-8 kept).
-void append_quoted(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\'':
-        out += "\\'";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[5] = {'\\', static_cast<char>('0' + (c >> 6)), static_cast<char>('0' + ((c >> 3) & 7)),
-                         static_cast<char>('0' + (c & 7)), 0};
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
-// One `embeddings { ... }` block, fields in number order as text_format prints them.
-std::string config_entry(std::string_view tag, const std::string& step_dir, const std::string& subdir,
-                         bool has_metadata, std::optional<std::pair<int64_t, int64_t>> sprite_wh) {
-  std::string e = "embeddings {\n  tensor_name: ";
-  append_quoted(e, std::string(tag) + ":" + step_dir);
-  if (has_metadata) {
-    e += "\n  metadata_path: ";
-    append_quoted(e, subdir + "/metadata.tsv");
-  }
-  if (sprite_wh) {
-    e += "\n  sprite {\n    image_path: ";
-    append_quoted(e, subdir + "/sprite.png");
-    e += "\n    single_image_dim: " + std::to_string(sprite_wh->first);
-    e += "\n    single_image_dim: " + std::to_string(sprite_wh->second);
-    e += "\n  }";
-  }
-  e += "\n  tensor_path: ";
-  append_quoted(e, subdir + "/tensors.tsv");
-  e += "\n}\n";
-  return e;
-}
 
 // ---- numbers -------------------------------------------------------------------------------
 
@@ -311,12 +226,13 @@ class DeferredEmbedding final : public DeferredPayload {
 
   SummaryPayload resolve() override {
     make_dirs(dir_);
-    if (metadata_tsv_) write_file(dir_ + "/metadata.tsv", *metadata_tsv_);
+    if (metadata_tsv_) write_file(in_dir(detail::kProjectorMetadataFile), *metadata_tsv_);
     if (sprite_) {
       const at::Tensor& s = sprite_->wait();
-      write_file(dir_ + "/sprite.png", encode_png(detail::image_from_hwc_uint8(sprite_ready_ ? s : sprite_pixels(s))));
+      write_file(in_dir(detail::kProjectorSpriteFile),
+                 encode_png(detail::image_from_hwc_uint8(sprite_ready_ ? s : sprite_pixels(s))));
     }
-    write_matrix(dir_ + "/tensors.tsv", mat_.wait());
+    write_matrix(in_dir(detail::kProjectorTensorsFile), mat_.wait());
     {
       std::lock_guard lk(*config_.mu);
       (*config_.entries)[key_] = entry_;
@@ -331,6 +247,8 @@ class DeferredEmbedding final : public DeferredPayload {
   }
 
  private:
+  std::string in_dir(std::string_view file) const { return dir_ + "/" + std::string(file); }
+
   detail::HostSnapshot mat_;
   std::optional<detail::HostSnapshot> sprite_;
   bool sprite_ready_;
@@ -387,8 +305,8 @@ void check_label_img(std::string_view tag, const at::Tensor& mat, const at::Tens
 void submit(EventWriter& writer, const std::string& log_dir, std::mutex& mu,
             std::map<std::string, std::string>& entries, const at::Tensor& mat, std::optional<std::string> metadata_tsv,
             const at::Tensor& label_img, int64_t step, std::string_view tag) {
-  const std::string step_dir = zfill5(step);
-  const std::string subdir = step_dir + "/" + escape_tag(tag);
+  const std::string step_dir = detail::projector_step_dir(step);
+  const std::string subdir = step_dir + "/" + detail::projector_tag_dir(tag);
   std::optional<std::pair<int64_t, int64_t>> sprite_wh;
   std::optional<detail::HostSnapshot> sprite;
   bool sprite_ready = false;
@@ -399,12 +317,12 @@ void submit(EventWriter& writer, const std::string& log_dir, std::mutex& mu,
   }
   at::Tensor m = mat.detach();
   if (m.scalar_type() == at::kBFloat16) m = m.to(at::kFloat);  // exact (PyTorch goes through float16)
-  std::string entry = config_entry(tag, step_dir, subdir, metadata_tsv.has_value(), sprite_wh);
-  writer.add_deferred(
-      tag, step,
-      std::make_unique<DeferredEmbedding>(detail::HostSnapshot::take(m), std::move(sprite), sprite_ready,
-                                          std::move(metadata_tsv), log_dir + "/" + subdir, subdir, std::move(entry),
-                                          ProjectorConfig{log_dir + "/projector_config.pbtxt", &mu, &entries}));
+  std::string entry = detail::projector_config_entry(tag, step_dir, subdir, metadata_tsv.has_value(), sprite_wh);
+  writer.add_deferred(tag, step,
+                      std::make_unique<DeferredEmbedding>(
+                          detail::HostSnapshot::take(m), std::move(sprite), sprite_ready, std::move(metadata_tsv),
+                          log_dir + "/" + subdir, subdir, std::move(entry),
+                          ProjectorConfig{log_dir + "/" + std::string(detail::kProjectorConfigFile), &mu, &entries}));
 }
 
 }  // namespace

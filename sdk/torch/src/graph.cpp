@@ -1,5 +1,5 @@
 // SummaryWriter::add_graph: turns a TorchScript graph, or a trace of a C++ module, into the
-// plain GraphNode list of graph_encode.h, named the way PyTorch's add_graph names nodes
+// plain GraphNode list of dashboards/graphs.h, named the way PyTorch's add_graph names nodes
 // (torch/utils/tensorboard/_pytorch_graph.py):
 //   <Root>/<Type>[<attr>]/.../<value name>   e.g. SimpleCNN/Conv2d[conv1]/input.4
 // with op = the node kind (aten::_convolution), attr "attr" = the node's attributes as
@@ -51,8 +51,9 @@
 #include <utility>
 #include <vector>
 
-#include "trainscope/wire/graph_encode.h"
+#include "trainscope/eval_mode.h"
 #include "trainscope/summary_writer.h"
+#include "trainscope/wire/dashboards/graphs.h"
 
 namespace trainscope {
 namespace {
@@ -509,24 +510,6 @@ class HostReadWatch {
 };
 thread_local std::string* HostReadWatch::current_ = nullptr;
 
-// Traces in eval mode (as PyTorch does) and puts every module's mode back afterwards.
-class EvalModeGuard {
- public:
-  explicit EvalModeGuard(torch::nn::Module& root) {
-    for (const auto& item : root.named_modules()) saved_.emplace_back(item.value(), item.value()->is_training());
-    root.eval();
-  }
-  // Parents come first in named_modules(), so a child's own mode is set after its parent's.
-  ~EvalModeGuard() {
-    for (auto& [m, training] : saved_) m->train(training);
-  }
-  EvalModeGuard(const EvalModeGuard&) = delete;
-  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
-
- private:
-  std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> saved_;
-};
-
 // Any trace in progress on this thread is set aside while add_graph traces, so add_graph can
 // neither nest into nor abandon it.
 class OuterTraceGuard {
@@ -631,7 +614,7 @@ GraphDefData trace_module_graph(torch::nn::Module& module, const std::vector<at:
                                 const Forward& forward) {
   if (!forward) throw TraceError("no forward function was given");
   OuterTraceGuard outer;
-  EvalModeGuard eval(module);
+  const EvalMode eval(module);  // trace in eval mode, as PyTorch does; every mode put back after
   const ModuleScopes scopes = scopes_of(module);
   std::optional<ScopedGraph> sg;
   // A Sequential: its children one by one under their own scopes, if that is what `forward`

@@ -1,8 +1,10 @@
 // SummaryWriter::add_hparams / hparams_start / hparams_end: validation on the calling thread,
-// then the HParams records (encoded by hparams_encode.cpp) go through the run's EventWriter.
+// then the HParams records (encoded by dashboards/hparams.cpp) go through the run's EventWriter.
 //
 // TensorBoard keeps the first metadata of each tag in a run, so a run holds one session and
 // its first end record is final: nothing provisional (such as a RUNNING end) is ever written.
+#include "trainscope/wire/dashboards/hparams.h"
+
 #include <c10/util/Exception.h>
 
 #include <charconv>
@@ -15,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "trainscope/wire/rich_encode.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {
@@ -188,6 +189,24 @@ struct Record {
   std::string summary;
 };
 
+// The records that open a session: the experiment, then the session start.
+std::vector<Record> session_head(const HParams& hparams, const std::vector<std::string>& metric_tags,
+                                 const HParamsOptions& options, double now) {
+  return {
+      {detail::kHParamsExperimentTag,
+       detail::hparams_summary(detail::kHParamsExperimentTag,
+                               detail::hparams_experiment_content(hparams, metric_tags, options, now))},
+      {detail::kHParamsSessionStartTag,
+       detail::hparams_summary(detail::kHParamsSessionStartTag,
+                               detail::hparams_session_start_content(hparams, options.group_name, now))},
+  };
+}
+
+Record session_end(SessionStatus status, double now) {
+  return {detail::kHParamsSessionEndTag,
+          detail::hparams_summary(detail::kHParamsSessionEndTag, detail::hparams_session_end_content(status, now))};
+}
+
 void write_records(EventWriter& w, const std::vector<Record>& records, int64_t step, double wall_time) {
   for (const Record& r : records)
     w.add(r.tag, step, RawEventData{RawEventData::Field::kSerializedSummary, r.summary}, wall_time);
@@ -206,19 +225,8 @@ void SummaryWriter::add_hparams(const HParams& hparams, const std::map<std::stri
   }
   const int64_t step = options.step.value_or(0);
   const double now = EventWriter::now();
-  const std::vector<Record> head = {
-      {detail::kHParamsExperimentTag,
-       detail::hparams_summary(detail::kHParamsExperimentTag,
-                               detail::hparams_experiment_content(hparams, metric_tags, options, now))},
-      {detail::kHParamsSessionStartTag,
-       detail::hparams_summary(detail::kHParamsSessionStartTag,
-                               detail::hparams_session_start_content(hparams, options.group_name, now))},
-  };
-  const std::vector<Record> tail = {
-      {detail::kHParamsSessionEndTag,
-       detail::hparams_summary(detail::kHParamsSessionEndTag,
-                               detail::hparams_session_end_content(SessionStatus::kSuccess, now))},
-  };
+  const std::vector<Record> head = session_head(hparams, metric_tags, options, now);
+  const std::vector<Record> tail = {session_end(SessionStatus::kSuccess, now)};
   auto write_session = [&](EventWriter& w) {
     write_records(w, head, step, now);
     for (const auto& [tag, value] : metrics) w.add_scalar(tag, static_cast<float>(value), step, now);
@@ -259,14 +267,7 @@ void SummaryWriter::hparams_start(const HParams& hparams, const std::vector<std:
   check_metric_tags(api, metric_tags);
   const int64_t step = options.step.value_or(0);
   const double now = EventWriter::now();
-  const std::vector<Record> records = {
-      {detail::kHParamsExperimentTag,
-       detail::hparams_summary(detail::kHParamsExperimentTag,
-                               detail::hparams_experiment_content(hparams, metric_tags, options, now))},
-      {detail::kHParamsSessionStartTag,
-       detail::hparams_summary(detail::kHParamsSessionStartTag,
-                               detail::hparams_session_start_content(hparams, options.group_name, now))},
-  };
+  const std::vector<Record> records = session_head(hparams, metric_tags, options, now);
 
   std::lock_guard rk(registry().mu);
   std::lock_guard lk(hparams_mu_);
@@ -304,11 +305,7 @@ void SummaryWriter::hparams_end(SessionStatus status) {
   TORCH_CHECK_VALUE(hparams_open_, api,
                     ": no hparams session is open (call hparams_start first; a session ends only once)");
   const double now = EventWriter::now();
-  hparams_writer_->add(detail::kHParamsSessionEndTag, 0,
-                       RawEventData{RawEventData::Field::kSerializedSummary,
-                                    detail::hparams_summary(detail::kHParamsSessionEndTag,
-                                                            detail::hparams_session_end_content(status, now))},
-                       now);
+  write_records(*hparams_writer_, {session_end(status, now)}, 0, now);
   hparams_open_ = false;
   registry().open_sessions.erase(this);
 }

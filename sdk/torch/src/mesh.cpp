@@ -3,12 +3,13 @@
 // `<tag>_FACE` and `<tag>_COLOR` (those given, in that order), each a DT_FLOAT [B, N, 3]
 // tensor with MeshPluginData. Device tensors are converted on the device and copied to
 // the host on the writer thread; the caller never waits for the GPU.
+#include "trainscope/wire/dashboards/mesh.h"
+
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
 #include <vector>
 
-#include "trainscope/wire/pr_mesh_encode.h"
 #include "tensor_payloads.h"
 #include "trainscope/summary_writer.h"
 

@@ -12,9 +12,9 @@
 #include <cmath>
 #include <optional>
 
-#include "trainscope/wire/pr_mesh_encode.h"
 #include "tensor_payloads.h"
 #include "trainscope/summary_writer.h"
+#include "trainscope/wire/dashboards/pr_curves.h"
 
 namespace trainscope {
 namespace {
@@ -96,17 +96,6 @@ double maximum(double a, double b) {
   return a < b ? b : a;
 }
 
-TensorData pr_tensor(std::vector<float> rows, int64_t columns, int num_thresholds) {
-  TensorData t;
-  t.dtype = WireDType::kFloat;
-  t.shape = {6, columns};
-  t.content.assign(reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(float));
-  t.plugin_name = "pr_curves";
-  t.plugin_content = detail::encode_pr_curve_plugin_data(static_cast<uint32_t>(num_thresholds));
-  t.data_class = 2;  // tensor (what TensorBoard's dataclass_compat assigns pr_curves)
-  return t;
-}
-
 // compute_curve from the bucket counts on: reverse cumulative sums, TN, FN, precision and
 // recall in float64, then float32 (protobuf's float_val conversion: round to nearest).
 TensorData finish_curve(const at::Tensor& counts_any, int n) {
@@ -131,7 +120,7 @@ TensorData finish_curve(const at::Tensor& counts_any, int n) {
     rows[4 * n + i] = static_cast<float>(tp[i] / maximum(kMinimumCount, tp[i] + fp[i]));
     rows[5 * n + i] = static_cast<float>(tp[i] / maximum(kMinimumCount, tp[i] + fn));
   }
-  return pr_tensor(std::move(rows), n, n);
+  return detail::pr_curve_tensor(rows, n, static_cast<uint32_t>(n));
 }
 
 // CUDA: the counts were reduced on the device; only the [2, n + 1] result is copied.
@@ -174,7 +163,8 @@ class DeferredRawCurve final : public DeferredPayload {
   SummaryPayload resolve() override {
     const at::Tensor r = rows_.wait().contiguous();
     const float* d = r.data_ptr<float>();
-    return pr_tensor(std::vector<float>(d, d + r.numel()), r.size(1), num_thresholds_);
+    return detail::pr_curve_tensor(std::vector<float>(d, d + r.numel()), r.size(1),
+                                   static_cast<uint32_t>(num_thresholds_));
   }
   size_t held_bytes() const override { return rows_.nbytes(); }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "tensor_payloads.h"
+#include "trainscope/wire/dashboards/text.h"
 
 namespace trainscope {
 namespace {
@@ -156,7 +157,7 @@ void SummaryWriter::add_images(std::string_view tag, const at::Tensor& images, i
 
 void SummaryWriter::add_text(std::string_view tag, std::string_view text, int64_t step) {
   check_tag("add_text", tag);
-  writer_->add(std::string(tag) + "/text_summary", step, TextData{std::string(text)});
+  writer_->add(std::string(tag) + std::string(detail::kTextTagSuffix), step, TextData{std::string(text)});
 }
 
 void SummaryWriter::add_audio(std::string_view tag, const at::Tensor& samples, int64_t step, double sample_rate) {

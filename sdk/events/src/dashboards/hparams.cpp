@@ -1,12 +1,13 @@
-// HParams plugin payloads (Experiment, SessionStartInfo, SessionEndInfo) and the Summary that
-// carries them. Torch-free: this is where the hparams protobuf messages are used.
+// The HParams dashboard's payloads (Experiment, SessionStartInfo, SessionEndInfo) and the
+// Summary that carries them (see hparams.h).
+#include "trainscope/wire/dashboards/hparams.h"
+
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/struct.pb.h>
 
 #include <stdexcept>
 
-#include "trainscope/wire/rich_encode.h"
 #include "trainscope/proto/hparams.pb.h"
 #include "trainscope/proto/summary.pb.h"
 

@@ -1,5 +1,5 @@
-// GraphDef encoding for the graphs dashboard (see graph_encode.h); the wire half of add_graph.
-#include "trainscope/wire/graph_encode.h"
+// GraphDef encoding for the graphs dashboard (see graphs.h); the wire half of add_graph.
+#include "trainscope/wire/dashboards/graphs.h"
 
 #include <stdexcept>
 #include <unordered_set>

@@ -1,5 +1,5 @@
-// Plugin contents of the pr_curves and mesh dashboards (see pr_mesh_encode.h).
-#include "trainscope/wire/pr_mesh_encode.h"
+// The mesh dashboard's plugin content and Summary (see mesh.h).
+#include "trainscope/wire/dashboards/mesh.h"
 
 #include <stdexcept>
 
@@ -11,16 +11,9 @@ namespace {
 
 namespace pb = ::trainscope::proto;
 
-constexpr int kProtoVersion = 0;  // TensorBoard's PROTO_VERSION for both plugins
+constexpr int kProtoVersion = 0;  // plugins/mesh/metadata.py's PROTO_VERSION
 
 }  // namespace
-
-std::string encode_pr_curve_plugin_data(uint32_t num_thresholds) {
-  pb::PrCurvePluginData data;
-  data.set_version(kProtoVersion);
-  data.set_num_thresholds(num_thresholds);
-  return data.SerializeAsString();
-}
 
 const char* mesh_content_name(MeshContent type) {
   switch (type) {
@@ -59,7 +52,7 @@ std::string encode_mesh_summary(std::string_view name, const std::vector<MeshPar
     auto* v = summary.add_value();
     v->set_tag(std::string(name) + "_" + mesh_content_name(p.type));
     auto* md = v->mutable_metadata();
-    md->mutable_plugin_data()->set_plugin_name("mesh");
+    md->mutable_plugin_data()->set_plugin_name(std::string(kMeshPluginName));
     md->mutable_plugin_data()->set_content(encode_mesh_plugin_data(name, p.type, components, p.shape, config));
     md->set_data_class(pb::DATA_CLASS_TENSOR);
     auto* t = v->mutable_tensor();

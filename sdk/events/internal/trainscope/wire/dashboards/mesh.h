@@ -1,6 +1,5 @@
-// Wire side of the pr_curves and mesh dashboards: plugin contents and the mesh's Summary,
-// serialized with protobuf. Torch-free (trainscope::events); the tensor half is
-// pr_curve.cpp and mesh.cpp.
+// The mesh dashboard: MeshPluginData and the one Summary of a mesh's parts, as PyTorch's
+// summary.mesh writes them. The tensor half (mesh.cpp) converts and copies the parts.
 #pragma once
 
 #include <cstdint>
@@ -12,8 +11,8 @@
 
 namespace trainscope::detail {
 
-// PrCurvePluginData{version 0, num_thresholds}, what PyTorch and TensorBoard write.
-TRAINSCOPE_API std::string encode_pr_curve_plugin_data(uint32_t num_thresholds);
+// plugins/mesh/metadata.py's PLUGIN_NAME.
+inline constexpr std::string_view kMeshPluginName = "mesh";
 
 // MeshPluginData.ContentType.
 enum class MeshContent : int { kVertex = 1, kFace = 2, kColor = 3 };

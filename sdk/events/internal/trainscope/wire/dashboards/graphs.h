@@ -1,7 +1,7 @@
-// A model graph as plain data (what TensorBoard's graphs dashboard reads from
+// The graphs dashboard: a model graph as plain data (what TensorBoard reads from
 // Event.graph_def), and its GraphDef encoder. Torch-free and protobuf-free: graph.cpp walks
-// a torch::jit::Graph and fills these structs; graph_encode.cpp, on the wire side, is the
-// only place that sees the GraphDef message.
+// a torch::jit::Graph and fills these structs; dashboards/graphs.cpp, on the wire side, is
+// the only place that sees the GraphDef message.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,10 @@
 #include "trainscope/export.h"
 
 namespace trainscope::detail {
+
+// TensorBoard's name of the dashboard (plugins/graph/metadata.py); not written: the graph
+// is an Event of its own (graph_def), not a Summary.Value.
+inline constexpr std::string_view kGraphsPluginName = "graphs";
 
 // GraphDef.versions.producer that PyTorch writes (taken from TensorFlow-logged graphs).
 inline constexpr int kGraphProducer = 22;

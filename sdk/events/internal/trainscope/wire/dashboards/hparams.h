@@ -1,28 +1,22 @@
-// Wire encoders of the HParams and custom-scalars dashboards (private to the SDK; defined in
-// the torch-free hparams_encode.cpp / custom_scalars_encode.cpp, where protobuf lives).
-// Inputs are validated by the caller (SummaryWriter); these only serialize. Exported so that
-// tests can call them.
+// The HParams dashboard (TensorBoard's plugins/hparams/metadata.py): the three records of a
+// session (experiment, session start, session end), each a Summary whose value carries
+// HParamsPluginData{version 0, ...} in its metadata and no tensor. Inputs are validated by
+// the caller (SummaryWriter, hparams.cpp); these only serialize.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "trainscope/custom_scalars.h"
 #include "trainscope/export.h"
 #include "trainscope/hparams.h"
 
 namespace trainscope::detail {
 
-// Plugin "hparams" (TensorBoard's plugins/hparams/metadata.py).
 inline constexpr std::string_view kHParamsPluginName = "hparams";
 inline constexpr std::string_view kHParamsExperimentTag = "_hparams_/experiment";
 inline constexpr std::string_view kHParamsSessionStartTag = "_hparams_/session_start_info";
 inline constexpr std::string_view kHParamsSessionEndTag = "_hparams_/session_end_info";
-
-// Plugin "custom_scalars" (TensorBoard's plugins/custom_scalar/metadata.py).
-inline constexpr std::string_view kCustomScalarsPluginName = "custom_scalars";
-inline constexpr std::string_view kCustomScalarsTag = "custom_scalars__config__";
 
 // Serialized HParamsPluginData{version 0, experiment}: one HParamInfo per hparam (by name,
 // typed from its value, with the domain from `options` if any), one MetricInfo per metric
@@ -41,9 +35,5 @@ TRAINSCOPE_API std::string hparams_session_end_content(SessionStatus status, dou
 // Serialized Summary{value{tag, metadata{plugin_data{"hparams", content}}}}: no tensor, as
 // PyTorch and TensorBoard's own writers produce it (TensorBoard's loader adds an empty one).
 TRAINSCOPE_API std::string hparams_summary(std::string_view tag, std::string_view content);
-
-// Serialized Layout{version 0, categories in order}: the string held by the rank-0 DT_STRING
-// tensor under kCustomScalarsTag.
-TRAINSCOPE_API std::string custom_scalars_layout(const CustomScalarLayout& layout);
 
 }  // namespace trainscope::detail

@@ -1,5 +1,6 @@
-// The custom-scalars Layout message. Torch-free: this is where layout.proto is used.
-#include "trainscope/wire/rich_encode.h"
+// The custom-scalars dashboard's Layout message and summary (see custom_scalars.h).
+#include "trainscope/wire/dashboards/custom_scalars.h"
+
 #include "trainscope/proto/layout.pb.h"
 
 namespace trainscope::detail {
@@ -30,6 +31,15 @@ std::string custom_scalars_layout(const CustomScalarLayout& layout) {
     }
   }
   return out.SerializeAsString();
+}
+
+TensorData custom_scalars_tensor(const CustomScalarLayout& layout) {
+  TensorData t;
+  t.dtype = WireDType::kString;
+  t.shape = {};  // rank 0, as PyTorch writes it
+  t.strings = {custom_scalars_layout(layout)};
+  t.plugin_name = std::string(kCustomScalarsPluginName);
+  return t;
 }
 
 }  // namespace trainscope::detail
