@@ -30,17 +30,15 @@ die() { printf 'gpu_stage: FAILED: %s\n' "$*" >&2; exit 1; }
 [[ -f $KIT/collect-libs.sh ]] || die "$KIT/collect-libs.sh not found: set TRAINSCOPE_GPU_KIT"
 BUILD_ABS=$(cd "$BUILD_DIR" && pwd)
 rm -rf .gpu && mkdir -p .gpu/bin .gpu/lib .gpu/plugins .gpu/test_plugins .gpu/custom_plugins .gpu/data .gpu/wheels
-for ignore in /.gpu/ /.gpu-wheels/ /gpu-out/; do
-  grep -qxF "$ignore" .git/info/exclude 2>/dev/null || echo "$ignore" >> "$(git rev-parse --git-path info/exclude)"
-done
+git check-ignore -q .gpu/ || die ".gpu is not ignored by git (.gitignore lists /.gpu/): it would travel twice"
 echo "$BUILD_ABS" > .gpu/build_dir.txt
 
 # Programs: what runs on CUDA, the tests that need a GPU, and every plugin test.
 progs=()
 add() { if [[ -x $BUILD_DIR/$1 ]]; then cp "$BUILD_DIR/$1" .gpu/bin/ && progs+=(".gpu/bin/$(basename "$1")"); else say "not built, left out: $1"; fi; }
 for p in core/trainscope examples/fashion_mnist_cnn/fashion_mnist_cnn examples/dcgan/dcgan \
-         examples/hparam_search/hparam_search examples/word_embeddings/word_embeddings examples/sdk_demo/sdk_demo \
-         tests/cuda_test tests/trainer_test tests/pr_mesh_embedding_test tests/summary_writer_test; do
+         examples/hparam_search/hparam_search examples/word_embeddings/word_embeddings \
+         tests/cuda_test tests/trainer_test tests/pr_mesh_embedding_test; do
   add "$p"
 done
 while IFS= read -r t; do add "${t#"$BUILD_DIR"/}"; done < <(find "$BUILD_DIR/plugins" -maxdepth 2 -type f -name '*_plugin_test' | sort)
