@@ -245,6 +245,7 @@ step_main_job() {
   run_logged main_job "$G/bin/fashion_mnist_cnn" examples/fashion_mnist_cnn/fashion_mnist_cnn.toml \
     --set "run.device=\"$DEVICE\"" --set "run.log_dir=\"$logs\"" --set "data.path=\"$DATA\"" "${MAIN_SIZE[@]}" || return 1
   no_disabled_plugin main_job
+  grep -E '^epoch [0-9]+/[0-9]+ ([0-9]+)/\1 ' "$WORK/main_job.out" | tail -1 | sed 's/^/main job, last epoch'"'"'s training: /'
   judge "$logs" --run fashion_mnist_cnn --expect-file examples/fashion_mnist_cnn/expected_tags.txt --projector --tb-profiler
 }
 
