@@ -447,8 +447,9 @@ run_step() {  # NAME CAP_SECONDS
   [[ $status != FAIL ]]
 }
 
-[[ $TS_MODE == dry ]] && { run_step stage 900 || true; }
-if run_step env 60 || [[ $TS_MODE == dry ]]; then  # on the GPU machine nothing else can work without it
+staged=1
+[[ $TS_MODE == dry ]] && { run_step stage 900 || staged=0; }
+if (( staged )) && { run_step env 60 || [[ $TS_MODE == dry ]]; }; then  # on the GPU machine nothing works without it
   run_step cuda_tests 150
   run_step main_job 150
   run_step conformance 120

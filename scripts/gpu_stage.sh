@@ -5,8 +5,8 @@
 #   lib/          libtrainscope_*.so and the non-torch shared libraries they need (collect-libs.sh
 #                 of the shared GPU kit), gpu-env.sh
 #   plugins/      the bundled plugins; test_plugins/ the tests' plugins; custom_plugins/ the
-#                 out-of-tree example plugin (built against an install of BUILD_DIR by
-#                 scripts/custom_plugin.sh, or CUSTOM_PLUGIN_LIB when given)
+#                 out-of-tree example plugin (built against an install of BUILD_DIR, or of
+#                 CUSTOM_PLUGIN_BUILD_DIR, by scripts/custom_plugin.sh; or CUSTOM_PLUGIN_LIB)
 #   data/         Fashion-MNIST (a prefix of the training set when the whole one does not fit)
 #                 and the GPL-3 text word_embeddings trains on
 #   wheels/       torch-tb-profiler (pure Python; the GPU machine has no registry), when present
@@ -51,9 +51,12 @@ if [[ -n ${CUSTOM_PLUGIN_LIB:-} ]]; then
   cp "$CUSTOM_PLUGIN_LIB" .gpu/custom_plugins/
 else
   work=$(mktemp -d -t trainscope-stage-plugin.XXXXXX)
-  if DEVICE=cpu TRAINSCOPE_BUILD_DIR="$BUILD_ABS" bash scripts/custom_plugin.sh "$work" > "$work.log" 2>&1; then
+  plugin_build=$(cd "${CUSTOM_PLUGIN_BUILD_DIR:-$BUILD_DIR}" && pwd)
+  # A clean environment: the installed CLI must find its own libraries and plugins, not .gpu/'s.
+  if env -u LD_LIBRARY_PATH -u TRAINSCOPE_PLUGIN_PATH DEVICE=cpu TRAINSCOPE_BUILD_DIR="$plugin_build" \
+       bash scripts/custom_plugin.sh "$work" > "$work.log" 2>&1; then
     cp "$work/plugin-build/plugins/libweight_norm.so" .gpu/custom_plugins/
-    say "custom plugin built against an install of $BUILD_DIR: $(tail -1 "$work.log")"
+    say "custom plugin built against an install of $plugin_build: $(tail -1 "$work.log")"
   else
     tail -15 "$work.log" >&2
     die "scripts/custom_plugin.sh failed (log: $work.log); or give CUSTOM_PLUGIN_LIB"
