@@ -1,11 +1,13 @@
 """check_logdir.py, the GPU check's judge (scripts/gpu_check.sh), can fail: a log dir written by the
 C++ write_summaries tool passes with the tags it holds and fails, naming the tag, with one it
-lacks; a corrupt event file fails the loader check; `conformance-config` is test_plugins_all's
-run with only the device and the names changed.
+lacks; a corrupt event file fails the loader check; a profiler trace without GPU kernels fails
+`--kernels required`; `conformance-config` is test_plugins_all's run with only the device and the
+names changed.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -54,6 +56,30 @@ def test_a_corrupt_event_file_fails(manifest, tmp_path):
     proc = check("check", logdir)
     assert proc.returncode == 1, proc.stdout
     assert "FAIL TensorBoard loads without complaint" in proc.stdout
+
+
+def test_gpu_kernels_are_required_of_a_cuda_trace(manifest, tmp_path):
+    logdir = tmp_path / "logs"
+    write(manifest, logdir / "run")
+    profile = logdir / "run" / "plugins" / "profile"
+    profile.mkdir(parents=True)
+    events = [{"ph": "X", "cat": "user_annotation", "name": "ProfilerStep#3", "ts": 0, "dur": 10, "tid": 1},
+              {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 1, "dur": 5, "tid": 1}]
+    trace = profile / "host_1.1.pt.trace.json"
+    trace.write_text(json.dumps({"traceEvents": events}))
+    cpu = check("check", logdir, "--run", "run", "--kernels", "required")
+    assert cpu.returncode == 1, cpu.stdout
+    assert "FAIL run: trace holds GPU kernels: 0 kernel events" in cpu.stdout
+    assert "SKIPPED run: trace holds GPU kernels" in check("check", logdir, "--run", "run").stdout
+
+    events.append({"ph": "X", "cat": "kernel", "name": "sm90_sgemm", "ts": 2, "dur": 3, "tid": 7})
+    trace.write_text(json.dumps({"traceEvents": events}))
+    gpu = check("check", logdir, "--run", "run", "--kernels", "required")
+    assert gpu.returncode == 0, gpu.stdout
+    assert "PASS run: trace holds GPU kernels: 1 kernel events, 1 distinct" in gpu.stdout
+
+    trace.write_text('{"traceEvents": [')  # cut short
+    assert "FAIL run: trace host_1.1.pt.trace.json parses" in check("check", logdir, "--run", "run").stdout
 
 
 def test_conformance_config_is_the_plugins_all_run_on_another_device(tmp_path):
