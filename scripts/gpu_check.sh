@@ -305,7 +305,7 @@ step_distributed() {
   run_logged distributed "$G/bin/trainscope" launch -n "$n" --master-port 0 --timeout 120 -- \
     "$PWD/$G/bin/trainscope" run "$cfg" || return 1
   if (( n > 1 )); then
-    if grep -q "ranks:   0 of $n ($backend" "$WORK/distributed.out"; then pass "world size $n over $backend"
+    if grep -qE "ranks: +0 of $n .*$backend" "$WORK/distributed.out"; then pass "world size $n over $backend"
     else fail "world size $n over $backend" "$(grep -m2 'ranks:' "$WORK/distributed.out")"; fi
   else
     skip "NCCL" "one GPU here: world size 1 runs as a single process (no process group); NCCL needs 2+ GPUs"
