@@ -36,6 +36,7 @@ G=.gpu
 step=""
 if [[ ${1:-} == --step ]]; then
   step=$2  # internal: one step, in a child process run under `timeout` by the parent
+  : "${TS_MODE:?--step is internal: run scripts/gpu_check.sh [--dry-run]}"
 elif [[ ${1:-} == --dry-run ]]; then
   export TS_MODE=dry
 elif [[ $# -eq 0 ]]; then
@@ -62,9 +63,12 @@ OUTD=$TS_OUT WORK=$TS_WORK LOGS=$TS_WORK/logs
 DATA=$PWD/$G/data/fashion-mnist
 export TRAINSCOPE_PLUGIN_PATH=$PWD/$G/plugins TRAINSCOPE_TEST_TMP=$WORK/test-tmp PYTHONUNBUFFERED=1
 [[ -d $WORK/site ]] && export PYTHONPATH=$WORK/site${PYTHONPATH:+:$PYTHONPATH}
-if torch_lib=$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null); then
-  # As the kit's gpu-env.sh: the staged libraries first, then this machine's torch.
-  export LD_LIBRARY_PATH=$PWD/$G/lib:$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+if [[ -z $step ]]; then
+  # As the kit's gpu-env.sh: the staged libraries first, then this machine's torch (found once:
+  # importing torch takes seconds, and every step inherits the result).
+  if torch_lib=$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null); then
+    export LD_LIBRARY_PATH=$PWD/$G/lib:$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  fi
 fi
 
 # Sizes: the GPU run trains on the whole staged data; the dry run keeps every run tiny.
