@@ -107,7 +107,7 @@ struct EventWriter::Impl {
   std::string log_dir;
   std::string path;  // sink->location()
   std::shared_ptr<EventSink> sink;
-  std::mutex sink_mu;  // one sink call at a time (writer thread, sync(), close())
+  std::mutex sink_mu;        // one sink call at a time (writer thread, sync(), close())
   bool sink_closed = false;  // guarded by sink_mu
 
   mutable std::mutex mu;

@@ -50,7 +50,7 @@ class TRAINSCOPE_API MemorySink final : public EventSink {
 class TRAINSCOPE_API MemorySinks {
  public:
   MemorySinks();
-  SinkFactory factory() const;  // for EventWriterOptions::sink
+  SinkFactory factory() const;                             // for EventWriterOptions::sink
   std::vector<std::shared_ptr<MemorySink>> sinks() const;  // in the order they were made
   // The sink opened for `log_dir` (nullptr if none; the last one if several).
   std::shared_ptr<MemorySink> find(std::string_view log_dir) const;
