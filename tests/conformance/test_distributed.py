@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,19 +156,53 @@ def test_only_rank_zero_writes_and_its_scalars_are_cross_rank_means(runs):
         assert logged["val/accuracy"][e][1] == pytest.approx(sum(x["val_correct"] for x in eps) / n, rel=1e-6)
 
 
+# Plugins that write files of their own next to the event file (projector data, Chrome traces)
+# and one that writes checkpoints where it is told.
+SIDE_FILE_PLUGINS = """
+[[plugin]]
+name = "embeddings"
+samples = 32
+
+[[plugin]]
+name = "profiler"
+wait = 1
+warmup = 1
+active = 2
+repeat = 1
+
+[[plugin]]
+name = "checkpoint"
+monitor = "val/loss"
+save_last = true
+dir = "{best}"
+"""
+
+
 def test_no_log_writes_nothing_under_the_log_dir(tmp_path):
     env = env_for(OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
-    single = run([TRAINSCOPE, "run", write_config(tmp_path, "quiet", epochs=1), "--no-log"], env)
+    config = write_config(tmp_path, "quiet", epochs=1)
+    best = tmp_path / "best"
+    config.write_text(config.read_text() + SIDE_FILE_PLUGINS.format(best=best))
+    single = run([TRAINSCOPE, "run", config, "--no-log"], env)
     assert "logs: none" in single.stdout, single.stdout
     assert "done: 13 steps" in single.stdout, single.stdout
+    # The checkpoint plugin still writes where its `dir` says (outside the log dir here).
+    best_files = sorted(p.name for p in best.iterdir())
+    assert len(best_files) == 2 and best_files[0].startswith("epoch0001-val_loss") and best_files[1] == "last.pt"
     launched = launch(2, TRAINSCOPE, "run", write_config(tmp_path, "quiet2", epochs=1), "--no-log", env=env)
     assert "[rank 0] logs: none" in launched.stdout, launched.stdout
     # checkpoint_every_n_epochs = 0 in CONFIG: no checkpoint either, so the log dir never exists.
     assert not (tmp_path / "runs").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["quiet.toml", "quiet2.toml"]
-    # Without the flag, the same config writes its event file.
-    run([TRAINSCOPE, "run", write_config(tmp_path, "loud", epochs=1)], env)
-    assert len(event_files(tmp_path / "runs" / "loud")) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "quiet.toml", "quiet2.toml"]
+    # Without the flag, the same config writes its event file and the plugins' side files.
+    shutil.rmtree(best)
+    config.write_text(config.read_text().replace('name = "quiet"', 'name = "loud"'))
+    run([TRAINSCOPE, "run", config], env)
+    root = tmp_path / "runs" / "loud"
+    assert len(event_files(root)) == 1
+    assert (root / "projector_config.pbtxt").is_file()
+    assert list((root / "plugins" / "profile").glob("*.pt.trace.json"))
+    assert sorted(p.name for p in best.iterdir()) == best_files
 
 
 def test_rank_logs_option_writes_one_run_per_rank(tmp_path):
