@@ -36,9 +36,12 @@ constexpr const char* kLaunchUsage =
     "  --master-addr ADDR   rendezvous address (default 127.0.0.1)\n"
     "  --master-port PORT   rendezvous port (default 29500; 0: pick a free one)\n"
     "  --timeout S          TRAINSCOPE_DIST_TIMEOUT: seconds before a lost peer fails a rank (default 60)\n"
-    "  --rank-logs          TRAINSCOPE_DIST_RANK_LOGS=1: every rank writes <run>/rank<k>\n"
+    "  --rank-logs          TRAINSCOPE_DIST_RANK_LOGS=1: every rank writes <run>/rank<k> (without it\n"
+    "                       only rank 0 writes; the others log into a null sink, creating nothing)\n"
     "  --grace S            after a rank fails, seconds the others get to end by themselves before\n"
-    "                       they are stopped (default: the timeout + 10)\n";
+    "                       they are stopped (default: the timeout + 10)\n"
+    "\n"
+    "PROGRAM's own flags go after --: trainscope launch -n 2 -- trainscope run job.toml --no-log\n";
 
 volatile std::sig_atomic_t g_signal = 0;
 void on_signal(int sig) { g_signal = sig; }

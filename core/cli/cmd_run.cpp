@@ -1,4 +1,4 @@
-// trainscope run CONFIG.toml [--set section.key=value ...] [--path DIR ...]: loads the
+// trainscope run CONFIG.toml [--set section.key=value ...] [--path DIR ...] [--no-log]: loads the
 // configuration, builds data, model, plugins and trainer, fits, and says where the logs are.
 #include <ATen/Parallel.h>
 
@@ -33,9 +33,19 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 int cmd_run(const std::vector<std::string>& args) {
+  // --no-log is run.log = false: the trainer's writer gets a NullSink (no event files).
+  std::vector<std::string> rest;
+  bool no_log = false;
+  for (const auto& arg : args) {
+    if (arg == "--no-log")
+      no_log = true;
+    else
+      rest.push_back(arg);
+  }
   CommonArgs a;
   std::string error;
-  if (!parse_common_args(args, a, &error)) return usage_error("run", error);
+  if (!parse_common_args(rest, a, &error)) return usage_error("run", error);
+  if (no_log) a.overrides.push_back("run.log=false");
   if (a.positional.size() != 1) return usage_error("run", "expected one CONFIG.toml");
   const std::string& file = a.positional.front();
 
@@ -118,6 +128,10 @@ int cmd_run(const std::vector<std::string>& args) {
   for (const auto& [k, v] : result.metrics) std::printf(", %s %.4f", k.c_str(), v);
   std::printf("\n");
   if (!result.last_checkpoint.empty()) std::printf("checkpoint: %s\n", result.last_checkpoint.c_str());
+  if (!config.run.log) {
+    std::printf("logs: none (run.log = false, --no-log)\n");
+    return 0;
+  }
   const std::string log_dir = std::filesystem::absolute(config.run.log_dir).lexically_normal().string();
   std::printf("logs: %s\nview: .venv/bin/tensorboard --logdir %s\n",
               std::filesystem::absolute(result.run_dir).lexically_normal().string().c_str(), log_dir.c_str());

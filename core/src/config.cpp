@@ -308,6 +308,7 @@ void read_run(Reader& r, const toml::table& t, RunSection& run) {
   s.read("log_dir", run.log_dir);
   s.read("seed", run.seed);
   s.read("device", run.device);
+  s.read("log", run.log);
   s.read("plugin_path", run.plugin_path);
   for (auto& dir : run.plugin_path) dir = resolve_dir(dir, r.source);
   s.finish("in [run]");

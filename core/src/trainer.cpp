@@ -13,11 +13,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
-
-#include <ftw.h>
-#include <filesystem>
 #include <stdexcept>
 
 #include "amp.h"
@@ -25,6 +23,7 @@
 #include "trainscope/distributed.h"
 #include "trainscope/hook_bus.h"
 #include "trainscope/hook_context.h"
+#include "trainscope/null_sink.h"
 #include "trainscope/progress.h"
 #include "trainscope/summary_writer.h"
 #include "trainscope/tap.h"
@@ -87,12 +86,6 @@ std::string num(double v) {
   return buf;
 }
 
-void remove_tree(const std::string& dir) {
-  ::nftw(
-      dir.c_str(), [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }, 16,
-      FTW_DEPTH | FTW_PHYS);
-}
-
 }  // namespace
 
 struct Trainer::Impl {
@@ -117,7 +110,6 @@ struct Trainer::Impl {
   at::Tensor shard;          // this rank's sample indices of the current epoch
   TensorDataset val_shard;   // this rank's validation samples (padded to equal length)
   int64_t val_real = 0;      // how many of them are real (the padding comes last)
-  std::string discard_dir;   // non-zero ranks without rank_logs: the writer's scratch dir
   std::vector<at::Tensor> report_losses;  // TRAINSCOPE_DIST_REPORT: local per-step losses
   std::string report_epochs;              // and per-epoch local sums (JSON objects)
 
@@ -319,13 +311,14 @@ void Trainer::Impl::open_writer(bool resumed) {
   // whatever a crashed run logged after it is replaced. A fresh fit starts at 0: rerun into
   // the same run directory, it replaces the earlier run's view instead of interleaving.
   options.writer.purge_step = resumed ? step + 1 : 0;
-  if (dist() && denv.rank_logs) {
+  if (!run.log) {
+    options.writer.sink = null_sink();  // run.log = false (trainscope run --no-log): no event files
+  } else if (dist() && denv.rank_logs) {
     run_dir_text = (std::filesystem::path(run_dir_text) / ("rank" + std::to_string(denv.rank))).string();
   } else if (dist() && denv.rank != 0) {
-    // Only rank 0 writes: the others log into a scratch directory removed after the fit.
-    std::string tmpl = (std::filesystem::temp_directory_path() / "trainscope-rank-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("cannot create a scratch directory for rank " + std::to_string(denv.rank));
-    discard_dir = run_dir_text = tmpl;
+    // Only rank 0 writes: the others log into a sink that counts and keeps nothing (every
+    // rank still runs every hook, so plugins behave the same on all of them).
+    options.writer.sink = null_sink();
   }
   writer = std::make_unique<SummaryWriter>(run_dir_text, options);
 }
@@ -546,7 +539,6 @@ void Trainer::Impl::on_exception(const std::string& message, Progress& progress)
   } catch (...) {
   }
   if (writer) writer->close();
-  if (!discard_dir.empty()) remove_tree(discard_dir);
 }
 
 FitResult Trainer::fit() {
@@ -668,7 +660,6 @@ FitResult Trainer::fit() {
   }
   const WriteStatus status = s.writer->close();
   if (!status.ok) progress.message("[trainscope] writing the event files failed: " + status.message);
-  if (!s.discard_dir.empty()) remove_tree(s.discard_dir);
   if (s.dist() && !s.denv.report_dir.empty()) s.write_report(result.run_dir);
   if (s.bus != nullptr && s.bus->size() > 0) progress.message("plugin cost:\n" + s.bus->timing_report());
   for (const auto& [name, why] : s.bus ? s.bus->disabled() : std::vector<std::pair<std::string, std::string>>{}) {

@@ -197,12 +197,16 @@ class Checkpoint final : public trainscope::Plugin {
     // Files of the part of the run being redone (written after that checkpoint), or whose
     // deletion a crash interrupted, are this plugin's and no longer ranked: remove them. A
     // ranked file that never reached the disk is dropped from the ranking.
+    // Only rank 0 deletes: the other ranks share its directory.
     std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-      const std::string name = entry.path().filename().string();
-      if (!is_ours(name)) continue;
-      const bool ranked = std::any_of(ranking_.begin(), ranking_.end(), [&](const Entry& e) { return e.file == name; });
-      if (!ranked) fs::remove(entry.path(), ec);
+    if (ctx.rank() == 0) {
+      for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (!is_ours(name)) continue;
+        const bool ranked =
+            std::any_of(ranking_.begin(), ranking_.end(), [&](const Entry& e) { return e.file == name; });
+        if (!ranked) fs::remove(entry.path(), ec);
+      }
     }
     std::erase_if(ranking_, [&](const Entry& e) { return !fs::is_regular_file(dir_ / e.file, ec); });
   }
@@ -312,8 +316,7 @@ class Checkpoint final : public trainscope::Plugin {
     const bool ranked = keep_ > 0 && !std::isnan(cand.value) &&
                         (static_cast<int64_t>(ranking_.size()) < keep_ || better(cand, ranking_.back()));
     // Distributed: every rank keeps the same ranking (the metrics are averaged across ranks, and
-    // the states must match), but only rank 0 writes files; the others would write into their
-    // scratch run directories for nothing.
+    // the states must match), but only rank 0 writes files: the others share its run directory.
     const bool writes = ctx.rank() == 0;
     std::shared_ptr<const std::string> bytes;
     if (writes && (ranked || save_last_)) {

@@ -362,6 +362,8 @@ class Profiler final : public trainscope::Plugin {
           top_ops_table(result->events(), static_cast<size_t>(top_ops_), device_.is_cuda(), header.str()), last);
     }
     join_saver();
+    // A writer that keeps nothing (ranks other than 0, --no-log): no trace file either.
+    if (ctx.writer().discards()) return;
     saver_ = std::thread([result = std::move(result), dir, file]() mutable {
       try {
         fs::create_directories(dir);

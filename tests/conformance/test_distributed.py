@@ -6,7 +6,9 @@
    two per-rank mean gradients equals the global mean gradient. Only float summation order
    differs: rtol 1e-4 on every step's loss.
 2. Only rank 0 writes event files, and its scalars are cross-rank means of what each rank
-   computed locally (TRAINSCOPE_DIST_REPORT makes each rank dump its local values).
+   computed locally (TRAINSCOPE_DIST_REPORT makes each rank dump its local values). Rank 1
+   logs into a null sink: it creates no file or directory, in the log dir or in $TMPDIR.
+   `trainscope run --no-log` (one process or launched) writes nothing under the log dir.
 3. kill -9 of rank 1 makes rank 0 fail by itself, with a message naming rank 1.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,12 +103,19 @@ def runs(tmp_path_factory):
     env = env_for(OMP_NUM_THREADS="1")
     run([TRAINSCOPE, "run", write_config(tmp, "single")], env)
     report = tmp / "report"
-    launch(2, TRAINSCOPE, "run", write_config(tmp, "dist"), env=env_for(TRAINSCOPE_DIST_REPORT=str(report)))
-    return tmp, report
+    # The ranks' $TMPDIR is a regular file: creating anything in it fails (for root too), so a
+    # rank that wanted a scratch directory there would fail the run.
+    scratch = tmp / "not-a-dir"
+    scratch.write_text("")
+    proc = launch(2, TRAINSCOPE, "run", write_config(tmp, "dist"),
+                  env=env_for(TRAINSCOPE_DIST_REPORT=str(report), TMPDIR=str(scratch)))
+    pids = re.search(r"\(pids (\d+) (\d+)\)", proc.stdout + proc.stderr)
+    assert pids, proc.stdout + proc.stderr
+    return tmp, report, scratch, (int(pids.group(1)), int(pids.group(2)))
 
 
 def test_two_ranks_match_one_process_with_the_same_global_batch(runs):
-    tmp, _ = runs
+    tmp, *_ = runs
     single = scalars(tmp / "runs" / "single")["train/loss_step"]
     dist = scalars(tmp / "runs" / "dist")["train/loss_step"]
     assert [s for s, _ in dist] == [s for s, _ in single] == list(range(1, 3 * 13 + 1))
@@ -119,11 +129,14 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(runs):
 
 
 def test_only_rank_zero_writes_and_its_scalars_are_cross_rank_means(runs):
-    tmp, report = runs
-    assert event_files(tmp / "runs" / "dist") == [p for p in event_files(tmp / "runs" / "dist")
-                                                  if len(p.parts) == 1]
-    assert len(event_files(tmp / "runs" / "dist")) == 1
-    assert not list((tmp / "runs" / "dist").glob("rank*"))
+    tmp, report, scratch, pids = runs
+    # Everything under the log dir is rank 0's one event file (its name carries rank 0's pid);
+    # rank 1 created nothing there, nor in its $TMPDIR (the fixture made that a file).
+    everything = sorted(p.relative_to(tmp / "runs") for p in (tmp / "runs").rglob("*"))
+    assert len(everything) == 4, everything  # single/, its event file, dist/, its event file
+    [dist_file] = event_files(tmp / "runs" / "dist")
+    assert dist_file.name.split(".")[-2] == str(pids[0]), (dist_file, pids)
+    assert scratch.is_file() and scratch.read_text() == ""
     ranks = [json.loads((report / f"rank{r}.json").read_text()) for r in range(2)]
     logged = scalars(tmp / "runs" / "dist")
     # Per step: the logged loss is the mean of the two ranks' local losses, which differ.
@@ -141,6 +154,55 @@ def test_only_rank_zero_writes_and_its_scalars_are_cross_rank_means(runs):
         n = sum(x["val_count"] for x in eps)
         assert logged["val/loss"][e][1] == pytest.approx(sum(x["val_loss_sum"] for x in eps) / n, rel=1e-5)
         assert logged["val/accuracy"][e][1] == pytest.approx(sum(x["val_correct"] for x in eps) / n, rel=1e-6)
+
+
+# Plugins that write files of their own next to the event file (projector data, Chrome traces)
+# and one that writes checkpoints where it is told.
+SIDE_FILE_PLUGINS = """
+[[plugin]]
+name = "embeddings"
+samples = 32
+
+[[plugin]]
+name = "profiler"
+wait = 1
+warmup = 1
+active = 2
+repeat = 1
+
+[[plugin]]
+name = "checkpoint"
+monitor = "val/loss"
+save_last = true
+dir = "{best}"
+"""
+
+
+def test_no_log_writes_nothing_under_the_log_dir(tmp_path):
+    env = env_for(OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
+    config = write_config(tmp_path, "quiet", epochs=1)
+    best = tmp_path / "best"
+    config.write_text(config.read_text() + SIDE_FILE_PLUGINS.format(best=best))
+    single = run([TRAINSCOPE, "run", config, "--no-log"], env)
+    assert "logs: none" in single.stdout, single.stdout
+    assert "done: 13 steps" in single.stdout, single.stdout
+    # The checkpoint plugin still writes where its `dir` says (outside the log dir here).
+    best_files = sorted(p.name for p in best.iterdir())
+    assert len(best_files) == 2 and best_files[0].startswith("epoch0001-val_loss") and best_files[1] == "last.pt"
+    launched = launch(2, TRAINSCOPE, "run", write_config(tmp_path, "quiet2", epochs=1), "--no-log", env=env)
+    assert "[rank 0] logs: none" in launched.stdout, launched.stdout
+    # checkpoint_every_n_epochs = 0 in CONFIG: no checkpoint either, so the log dir never exists.
+    assert not (tmp_path / "runs").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "quiet.toml", "quiet2.toml"]
+    # Without the flag, the same config writes its event file and the plugins' side files.
+    shutil.rmtree(best)
+    config.write_text(config.read_text().replace('name = "quiet"', 'name = "loud"'))
+    run([TRAINSCOPE, "run", config], env)
+    root = tmp_path / "runs" / "loud"
+    assert len(event_files(root)) == 1
+    assert (root / "projector_config.pbtxt").is_file()
+    assert list((root / "plugins" / "profile").glob("*.pt.trace.json"))
+    assert sorted(p.name for p in best.iterdir()) == best_files
 
 
 def test_rank_logs_option_writes_one_run_per_rank(tmp_path):

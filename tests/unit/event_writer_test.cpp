@@ -1,21 +1,28 @@
 // EventWriter: file naming, first record, ordering, flush/close, overflow policies,
-// errors, threads, and the hand-encoded scalar fast path against protobuf.
-#include <gtest/gtest.h>
+// errors, threads, the sinks (memory = file bytes, null counts, a failing sink is reported and
+// never throws), and the hand-encoded scalar fast path against protobuf.
+#include "trainscope/event_writer.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <cmath>
 #include <map>
 #include <regex>
 #include <thread>
 
-#include "trainscope/wire/event_encode.h"
 #include "test_util.h"
-#include "trainscope/event_writer.h"
+#include "trainscope/file_sink.h"
+#include "trainscope/memory_sink.h"
+#include "trainscope/null_sink.h"
 #include "trainscope/proto/event.pb.h"
+#include "trainscope/record.h"
+#include "trainscope/wire/event_encode.h"
 
 namespace trainscope {
 namespace {
@@ -281,6 +288,212 @@ TEST(EventWriter, ManyThreadsLoggingAtOnce) {
     ++expect;
   }
   EXPECT_EQ(total, static_cast<size_t>(kThreads) * kPerThread);
+}
+
+// ---- sinks ----------------------------------------------------------------------------------
+
+// The same records, with the same wall times, into `w`: every kind of payload the writer frames.
+void log_everything(EventWriter& w) {
+  for (int i = 0; i < 300; ++i) w.add_scalar("loss", 1.f / static_cast<float>(i + 1), i, 1700000000.0 + i);
+  HistogramData h{
+      .min = -1, .max = 2, .num = 3, .sum = 1, .sum_squares = 5, .bucket_limit = {0, 1, 2}, .bucket = {1, 1, 1}};
+  w.add("weights", 7, h, 1700000001.5);
+  w.add("picture", 8, ImageData{.height = 2, .width = 3, .channels = 3, .pixels = std::vector<uint8_t>(18, 200)},
+        1700000002.5);
+  w.add("note", 9, TextData{"hello | world"}, 1700000003.5);
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The header records (file_version, the purge_step SessionLog) carry the time the writer
+// opened, which differs between two writers: give `bytes`' header records the wall times of
+// `like`'s, re-encoded and re-framed. Every other byte is left as it is.
+std::string with_header_times_of(const std::string& bytes, const std::string& like, size_t header_records) {
+  auto a = RecordReader::from_bytes(bytes, "a"), b = RecordReader::from_bytes(like, "b");
+  std::string out, pa, pb;
+  for (size_t i = 0; i < header_records; ++i) {
+    EXPECT_TRUE(a->next(pa) && b->next(pb));
+    proto::Event ea, eb;
+    EXPECT_TRUE(ea.ParseFromString(pa) && eb.ParseFromString(pb));
+    ea.set_wall_time(eb.wall_time());
+    append_record(out, ea.SerializeAsString());
+  }
+  return out + bytes.substr(a->offset());
+}
+
+TEST(EventSinks, MemorySinkHoldsExactlyTheBytesTheFileSinkWrites) {
+  const std::string dir = fresh_dir();
+  auto memory = std::make_shared<MemorySink>();
+  std::string path;
+  {
+    EventWriter file(dir + "/file", {.filename_suffix = ".v2", .purge_step = 5});
+    EventWriter mem(dir + "/mem", {.filename_suffix = ".v2", .purge_step = 5, .sink = [memory] { return memory; }});
+    log_everything(file);
+    log_everything(mem);
+    ASSERT_TRUE(file.close());
+    ASSERT_TRUE(mem.close());
+    path = file.file_path();
+    EXPECT_EQ(mem.file_path(), memory->location());
+    EXPECT_EQ(mem.stats().bytes_written, file.stats().bytes_written);
+  }
+  EXPECT_TRUE(memory->closed());
+  EXPECT_EQ(memory->log_dir(), dir + "/mem");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/mem"));  // a memory sink touches no file system
+  const std::string on_disk = file_bytes(path);
+  ASSERT_GT(on_disk.size(), 300u * kRecordOverheadBytes);
+  EXPECT_EQ(with_header_times_of(memory->bytes(), on_disk, 2), on_disk);
+  // And it reads back through RecordReader like the file.
+  const auto events = memory->events();
+  ASSERT_EQ(events.size(), 2u + 300u + 3u);
+  EXPECT_EQ(events[0].kind, "file_version");
+  EXPECT_EQ(events[1].kind, "session_log");
+  EXPECT_EQ(events[1].step, 5);
+  EXPECT_EQ(events[2].values[0].tag, "loss");
+  EXPECT_EQ(events[2].values[0].simple_value, 1.f);
+  EXPECT_EQ(events.back().values[0].tag, "note");
+  EXPECT_EQ(events.back().values[0].plugin_name, "text");
+}
+
+TEST(EventSinks, AMemorySinkOpensOnceAndMemorySinksFindsEachRun) {
+  const std::string run = fresh_dir() + "/run";
+  auto one = std::make_shared<MemorySink>();
+  EventWriter a(run + "/a", {.sink = [one] { return one; }});
+  EXPECT_THROW(EventWriter(run + "/b", {.sink = [one] { return one; }}), std::logic_error);
+  MemorySinks sinks;
+  EventWriter b(run + "/b", {.sink = sinks.factory()});
+  EventWriter c(run + "/c", {.sink = sinks.factory()});
+  b.add_scalar("x", 2.f, 1);
+  ASSERT_TRUE(b.flush());
+  ASSERT_EQ(sinks.sinks().size(), 2u);
+  EXPECT_EQ(sinks.find(run + "/b")->events().size(), 2u);
+  EXPECT_EQ(sinks.find(run + "/c")->events().size(), 1u);
+  EXPECT_EQ(sinks.find(run + "/d"), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(run));
+}
+
+TEST(EventSinks, NullSinkCountsRecordsAndCreatesNothing) {
+  const std::string dir = fresh_dir() + "/never/created";
+  EventWriter w(dir, {.purge_step = 0, .sink = null_sink()});
+  EXPECT_TRUE(w.discards());
+  for (int i = 0; i < 1000; ++i) w.add_scalar("x", static_cast<float>(i), i);
+  w.add("note", 1, TextData{"t"});
+  ASSERT_TRUE(w.flush());
+  const auto* null = dynamic_cast<const NullSink*>(w.sink().get());
+  ASSERT_NE(null, nullptr);
+  EXPECT_EQ(null->records(), 2u + 1000u + 1u);  // file_version, the purge SessionLog, the records
+  EXPECT_EQ(null->bytes(), w.stats().bytes_written);
+  EXPECT_EQ(w.stats().written, 1001u);
+  ASSERT_TRUE(w.close());
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(dir).parent_path()));
+  EXPECT_NE(w.file_path().find("null sink"), std::string::npos) << w.file_path();
+  // The file sink is the default and keeps what it is given.
+  EventWriter f(fresh_dir());
+  EXPECT_FALSE(f.discards());
+  EXPECT_NE(dynamic_cast<const FileSink*>(f.sink().get()), nullptr);
+}
+
+// A sink that records every call and fails writes from the `fail_from`-th on, by returning
+// an error or by throwing.
+class FlakySink final : public EventSink {
+ public:
+  FlakySink(int fail_from, bool throws) : fail_from_(fail_from), throws_(throws) {}
+  void open(const SinkTarget& target) override {
+    location_ = "flaky:" + target.log_dir;
+    calls.push_back("open");
+  }
+  WriteStatus write(std::string_view records) override {
+    calls.push_back("write");
+    if (++writes_ < fail_from_) {
+      accepted_bytes += records.size();
+      return {};
+    }
+    if (throws_) throw std::runtime_error("device unplugged");
+    return {false, "cannot write " + location_ + ": quota exceeded"};
+  }
+  WriteStatus flush() override {
+    calls.push_back("flush");
+    return {};
+  }
+  WriteStatus sync() override {
+    calls.push_back("sync");
+    return {};
+  }
+  WriteStatus close() override {
+    calls.push_back("close");
+    return {};
+  }
+  const std::string& location() const override { return location_; }
+
+  std::vector<std::string> calls;  // read after the writer closed
+  size_t accepted_bytes = 0;
+
+ private:
+  int fail_from_, writes_ = 0;
+  bool throws_;
+  std::string location_;
+};
+
+TEST(EventSinks, AFailingSinkIsCountedReportedOnceAndReturnedByFlushAndCloseNeverThrown) {
+  static std::vector<std::string> reported;
+  const std::string run = fresh_dir() + "/flaky-run";
+  for (const bool throws : {false, true}) {
+    reported.clear();
+    set_error_handler([](const std::string& m) { reported.push_back(m); });
+    auto sink = std::make_shared<FlakySink>(/*fail_from=*/2, throws);  // the header write succeeds
+    {
+      EventWriter w(run, {.sink = [sink] { return sink; }});
+      EXPECT_NO_THROW(for (int i = 0; i < 10; ++i) w.add_scalar("x", 1.f, i));
+      const WriteStatus st = w.flush();
+      EXPECT_FALSE(st.ok);
+      EXPECT_NE(st.message.find(throws ? "device unplugged" : "quota exceeded"), std::string::npos) << st.message;
+      EXPECT_NE(st.message.find("cannot write flaky:" + run), std::string::npos) << st.message;
+      EXPECT_NO_THROW(for (int i = 0; i < 10; ++i) w.add_scalar("x", 1.f, i));
+      EXPECT_FALSE(w.sync().ok);
+      EXPECT_EQ(w.stats().write_errors, 2u);
+      EXPECT_EQ(w.stats().bytes_written, sink->accepted_bytes);  // the header only
+      EXPECT_EQ(w.stats().written, 20u);                         // framed, then refused
+      const WriteStatus closed = w.close();
+      EXPECT_FALSE(closed.ok);
+      EXPECT_EQ(closed.message, st.message);  // the first error, kept
+    }
+    set_error_handler(nullptr);
+    ASSERT_EQ(reported.size(), 1u) << "throws=" << throws;
+    EXPECT_NE(reported[0].find(throws ? "device unplugged" : "quota exceeded"), std::string::npos) << reported[0];
+    // The writer called the sink in order: open, the header, then batches; sync on request;
+    // close last and once.
+    ASSERT_GE(sink->calls.size(), 4u);
+    EXPECT_EQ(sink->calls[0], "open");
+    EXPECT_EQ(sink->calls[1], "write");
+    EXPECT_EQ(sink->calls[2], "flush");
+    EXPECT_EQ(std::count(sink->calls.begin(), sink->calls.end(), "sync"), 1);
+    EXPECT_EQ(std::count(sink->calls.begin(), sink->calls.end(), "close"), 1);
+    EXPECT_EQ(sink->calls.back(), "close");
+  }
+  EXPECT_FALSE(std::filesystem::exists(run));
+}
+
+TEST(EventSinks, AHeaderTheSinkRefusesFailsTheConstructorNamingTheSink) {
+  auto sink = std::make_shared<FlakySink>(/*fail_from=*/1, /*throws=*/false);
+  const std::string run = fresh_dir() + "/refused";
+  try {
+    EventWriter w(run, {.sink = [sink] { return sink; }});
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot write flaky:" + run + ": quota exceeded"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(sink->calls, (std::vector<std::string>{"open", "write", "close"}));
+}
+
+TEST(EventSinks, SyncReachesTheFileSink) {
+  const std::string dir = fresh_dir();
+  EventWriter w(dir);
+  w.add_scalar("x", 1.f, 1);
+  EXPECT_TRUE(w.sync());
+  EXPECT_EQ(read_events(dir).size(), 2u);
 }
 
 TEST(EventEncode, HandEncodedScalarEqualsProtobuf) {

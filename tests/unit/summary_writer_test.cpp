@@ -1,6 +1,8 @@
 // SummaryWriter: input validation (errors name the tag and the problem, nothing is queued),
 // the device-side histogram reduction against the host binning, layout conversions, and
 // what lands on disk.
+#include "trainscope/summary_writer.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,7 +12,8 @@
 #include "tensor_payloads.h"
 #include "test_util.h"
 #include "torch_test_util.h"
-#include "trainscope/summary_writer.h"
+#include "trainscope/memory_sink.h"
+#include "trainscope/null_sink.h"
 
 namespace trainscope {
 namespace {
@@ -139,6 +142,52 @@ TEST(SummaryWriter, WritesEverySummaryKindAndChildRuns) {
                                                        {"v", "image"}}));
   EXPECT_EQ(read_events(dir + "/m_x_a").size(), 2u);
   EXPECT_EQ(read_events(dir + "/m_x_b").size(), 2u);
+}
+
+TEST(SummaryWriter, ChosenSinkServesTheRunAndItsChildRunsAndTouchesNoDisk) {
+  const std::string dir = fresh_dir() + "/mem";
+  MemorySinks kept;
+  {
+    SummaryWriter w(dir, {.writer = {.sink = kept.factory()}});
+    EXPECT_FALSE(w.discards());
+    w.add_scalar("s", 1.5, 1);
+    w.add_scalars("m/x", {{"a", 1.0}, {"b", 2.0}}, 3);
+    w.add_histogram("h", torch::arange(10), 4);
+    ASSERT_TRUE(w.close());
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  ASSERT_EQ(kept.sinks().size(), 3u);  // the run and two child runs
+  const auto main_events = kept.find(dir)->events();
+  ASSERT_EQ(main_events.size(), 3u);
+  EXPECT_EQ(main_events[1].values[0].tag, "s");
+  EXPECT_EQ(main_events[1].values[0].simple_value, 1.5);
+  EXPECT_EQ(main_events[2].values[0].kind, "histo");
+  EXPECT_EQ(main_events[2].values[0].histo_num, 10);
+  const auto child = kept.find(dir + "/m_x_b")->events();
+  ASSERT_EQ(child.size(), 2u);
+  EXPECT_EQ(child[1].values[0].tag, "m/x");
+  EXPECT_EQ(child[1].values[0].simple_value, 2.0);
+}
+
+TEST(SummaryWriter, NullSinkWritesNothingAnywhereAndSaysSo) {
+  const std::string dir = fresh_dir() + "/null";
+  {
+    SummaryWriter w(dir, {.writer = {.sink = null_sink()}});
+    EXPECT_TRUE(w.discards());
+    w.add_scalar("s", 1.0, 1);
+    w.add_scalars("m", {{"a", 1.0}}, 1);
+    w.add_image("i", torch::rand({3, 4, 4}), 1);
+    w.add_embedding(torch::rand({5, 3}), std::vector<std::string>{"a", "b", "c", "d", "e"});  // projector files
+    w.add_hparams({{"lr", 0.1}}, {{"hp/acc", 0.5}});
+    ASSERT_TRUE(w.flush());
+    const auto* null = dynamic_cast<const NullSink*>(w.event_writer().sink().get());
+    ASSERT_NE(null, nullptr);
+    EXPECT_GE(w.stats().written, 3u);                   // s, i and the hparams records (no embedding)
+    EXPECT_EQ(null->records(), 1 + w.stats().written);  // and the file_version record
+    EXPECT_EQ(null->bytes(), w.stats().bytes_written);
+    ASSERT_TRUE(w.close());
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
 TEST(SummaryWriter, LaterInPlaceChangesDoNotAffectLoggedData) {

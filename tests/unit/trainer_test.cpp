@@ -113,6 +113,33 @@ TEST(Trainer, NoPluginsNoBusStillTrainsAndWritesARun) {
   EXPECT_EQ(r.metrics.count("val/loss"), 0u);
 }
 
+TEST(Trainer, LogOffWritesNoEventFileAndKeepsCheckpoints) {
+  const std::string dir = fresh_dir();
+  RunSection run = run_section(dir);
+  run.log = false;  // trainscope run --no-log
+  TrainerSection tr = trainer_section(1);
+  tr.checkpoint_dir = fresh_dir("-ckpt");
+  HookBus bus;
+  Probe probe;
+  bool discards = true;
+  int logged = 0;
+  probe.on_hook = [&](HookContext& ctx) {
+    discards = discards && ctx.writer().discards();
+    ctx.writer().add_scalar("probe/x", 1.0, ctx.step());  // goes to the null sink
+    ++logged;
+  };
+  add_probe(bus, probe);
+  Trainer trainer(tiny_mlp(), run, tr);
+  trainer.set_train_data(tiny_data(32)).set_val_data(tiny_data(16)).set_bus(&bus).set_progress(nullptr);
+  const FitResult r = trainer.fit();
+  EXPECT_EQ(r.steps, 2);
+  EXPECT_GT(logged, 0);
+  EXPECT_TRUE(discards);  // plugins see a writer that keeps nothing
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << "the log dir must stay untouched";
+  EXPECT_TRUE(std::filesystem::is_regular_file(r.last_checkpoint)) << r.last_checkpoint;
+  EXPECT_EQ(std::filesystem::path(r.last_checkpoint).parent_path(), tr.checkpoint_dir);
+}
+
 // A model whose forward throws on its n-th call.
 class ThrowingImpl : public torch::nn::Module {
  public:

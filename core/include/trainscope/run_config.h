@@ -43,6 +43,10 @@ struct RunSection {
   std::string log_dir = "runs";   // the run writes to <log_dir>/<name>
   int64_t seed = 0;
   std::string device = "auto";    // auto | cpu | cuda | cuda:N
+  // false: train without event files (every event goes to a NullSink; nothing is written
+  // under log_dir except checkpoints, which follow trainer.checkpoint_dir). `trainscope run
+  // --no-log` sets it.
+  bool log = true;
   std::vector<std::string> plugin_path;  // extra directories searched for plugin libraries
 };
 

@@ -108,6 +108,16 @@ RecordReader::RecordReader(std::string path) : path_(std::move(path)) {
   if (!file_) throw std::runtime_error("trainscope: cannot open '" + path_ + "': " + std::strerror(errno));
 }
 
+std::unique_ptr<RecordReader> RecordReader::from_bytes(std::string bytes, std::string name) {
+  std::unique_ptr<RecordReader> r(new RecordReader());
+  r->path_ = std::move(name);
+  r->bytes_ = std::move(bytes);
+  // fmemopen refuses a zero-length buffer on older C libraries: an empty stream is /dev/null.
+  r->file_ = r->bytes_.empty() ? std::fopen("/dev/null", "rb") : fmemopen(r->bytes_.data(), r->bytes_.size(), "rb");
+  if (!r->file_) throw std::runtime_error("trainscope: cannot read '" + r->path_ + "': " + std::strerror(errno));
+  return r;
+}
+
 RecordReader::~RecordReader() {
   if (file_) std::fclose(file_);
 }

@@ -1,25 +1,22 @@
-// EventWriter: bounded queue + writer thread + append-only event file (see event_writer.h).
+// EventWriter: bounded queue + writer thread + encoding, in front of a sink (see
+// event_writer.h). The writer serialises every sink call; the sink only moves bytes.
 #include "trainscope/event_writer.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <time.h>
 
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
-#include "trainscope/wire/event_encode.h"
+#include "trainscope/file_sink.h"
 #include "trainscope/record.h"
+#include "trainscope/wire/event_encode.h"
 
 namespace trainscope {
 namespace {
@@ -28,14 +25,6 @@ void default_error_handler(const std::string& message) {
   std::fprintf(stderr, "[trainscope] %s\n", message.c_str());
 }
 std::atomic<ErrorHandler> g_error_handler{&default_error_handler};
-
-std::atomic<uint64_t> g_file_counter{0};
-
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
-  return buf;
-}
 
 // Writers still open at normal process exit are closed by an atexit handler, so the tail of
 // the queue reaches the disk even when the user forgot close(). Leaked on purpose: it must
@@ -116,8 +105,10 @@ struct EventWriter::Impl {
 
   EventWriterOptions options;
   std::string log_dir;
-  std::string path;
-  int fd = -1;
+  std::string path;  // sink->location()
+  std::shared_ptr<EventSink> sink;
+  std::mutex sink_mu;        // one sink call at a time (writer thread, sync(), close())
+  bool sink_closed = false;  // guarded by sink_mu
 
   mutable std::mutex mu;
   std::condition_variable work_cv;   // writer waits here
@@ -153,27 +144,33 @@ struct EventWriter::Impl {
     }
   }
 
-  // Appends bytes to the file; on failure counts, records and reports the error once.
-  bool write_all(const std::string& buf) {
-    size_t off = 0;
-    while (off < buf.size()) {
-      ssize_t n = ::write(fd, buf.data() + off, buf.size() - off);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const int err = errno;
-        std::lock_guard lk(mu);
-        ++stats.write_errors;
-        note_error("cannot write " + path + ": " + std::strerror(err), reported_write);
-        // Keep the file a sequence of whole records: cut off what we wrote of this batch.
-        if (off > 0) {
-          off_t end = lseek(fd, 0, SEEK_END);
-          if (end >= static_cast<off_t>(off)) (void)ftruncate(fd, end - static_cast<off_t>(off));
-        }
-        return false;
+  // Runs one sink call under sink_mu; a failure (or a throw) is counted, kept as the first
+  // error if it is one, and reported once. Never throws.
+  template <typename Call>
+  bool sink_call(const char* what, Call&& call) {
+    WriteStatus st;
+    {
+      std::lock_guard sk(sink_mu);
+      if (sink_closed) return true;
+      try {
+        st = call(*sink);
+      } catch (const std::exception& e) {
+        st = {false, std::string("cannot ") + what + " " + path + ": " + e.what()};
+      } catch (...) {
+        st = {false, std::string("cannot ") + what + " " + path + ": unknown exception"};
       }
-      off += static_cast<size_t>(n);
     }
-    return true;
+    if (st.ok) return true;
+    if (st.message.empty()) st.message = std::string("cannot ") + what + " " + path;
+    std::lock_guard lk(mu);
+    ++stats.write_errors;
+    note_error(st.message, reported_write);
+    return false;
+  }
+
+  // Hands whole records to the sink; counts the bytes it accepted.
+  void write_all(const std::string& buf) {
+    if (sink_call("write", [&](EventSink& k) { return k.write(buf); })) add_written_bytes(buf.size());
   }
 
   void enqueue(Item item) {
@@ -271,19 +268,20 @@ struct EventWriter::Impl {
         }
         // Bound the staging buffer so huge batches do not double memory.
         if (buf.size() > (8u << 20)) {
-          if (write_all(buf)) add_written_bytes(buf.size());
+          write_all(buf);
           buf.clear();
         }
       }
       batch.clear();
-      if (!buf.empty() && write_all(buf)) add_written_bytes(buf.size());
+      if (!buf.empty()) write_all(buf);
+      sink_call("flush", [](EventSink& k) { return k.flush(); });
 
       const auto now = std::chrono::steady_clock::now();
       {
         std::lock_guard lk(mu);
         stats.written += written;
         processed_seq = std::max(processed_seq, batch_end);
-        // Data handed to write() is visible to readers; nothing more to flush for this fd.
+        // Written and the sink flushed: visible to readers (for a file).
         flushed_seq = processed_seq;
       }
       done_cv.notify_all();
@@ -326,32 +324,19 @@ EventWriter::EventWriter(std::string log_dir, EventWriterOptions options) : impl
   s.log_dir = std::move(log_dir);
   if (s.log_dir.empty()) throw std::invalid_argument("EventWriter: log dir is empty");
 
-  std::error_code ec;
-  std::filesystem::create_directories(s.log_dir, ec);
-  if (ec) throw std::runtime_error("trainscope: cannot create log dir '" + s.log_dir + "': " + ec.message());
-
-  char name[512];
-  std::snprintf(name, sizeof(name), "events.out.tfevents.%010lld.%s.%d.%llu%s",
-                static_cast<long long>(std::time(nullptr)), host_name().c_str(), static_cast<int>(getpid()),
-                static_cast<unsigned long long>(g_file_counter.fetch_add(1)), s.options.filename_suffix.c_str());
-  s.path = (std::filesystem::path(s.log_dir) / name).string();
-  s.fd = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (s.fd < 0)
-    throw std::runtime_error("trainscope: cannot create event file in '" + s.log_dir + "': " + std::strerror(errno));
+  s.sink = s.options.sink ? s.options.sink() : std::make_shared<FileSink>();
+  if (!s.sink) throw std::invalid_argument("EventWriter: the sink factory for '" + s.log_dir + "' returned no sink");
+  s.sink->open(SinkTarget{s.log_dir, s.options.filename_suffix});  // throws naming the path and reason
+  s.path = s.sink->location();
 
   std::string head;
   append_record(head, detail::encode_file_version_event(now()));
   if (s.options.purge_step) append_record(head, detail::encode_session_start_event(now(), *s.options.purge_step));
-  size_t off = 0;
-  while (off < head.size()) {
-    ssize_t n = ::write(s.fd, head.data() + off, head.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(s.fd);
-      throw std::runtime_error("trainscope: cannot write event file '" + s.path + "': " + std::strerror(err));
-    }
-    off += static_cast<size_t>(n);
+  WriteStatus st = s.sink->write(head);
+  if (st.ok) st = s.sink->flush();
+  if (!st.ok) {
+    (void)s.sink->close();
+    throw std::runtime_error("trainscope: " + st.message);
   }
   s.stats.bytes_written = head.size();
   s.queue.reserve(std::min<size_t>(s.options.max_queue_records, 4096));
@@ -407,6 +392,14 @@ WriteStatus EventWriter::flush() {
   return {s.first_error.empty(), s.first_error};
 }
 
+WriteStatus EventWriter::sync() {
+  flush();
+  Impl& s = *impl_;
+  s.sink_call("sync", [](EventSink& k) { return k.sync(); });
+  std::lock_guard lk(s.mu);
+  return {s.first_error.empty(), s.first_error};
+}
+
 WriteStatus EventWriter::close() {
   Impl& s = *impl_;
   {
@@ -422,14 +415,12 @@ WriteStatus EventWriter::close() {
   s.space_cv.notify_all();
   if (s.thread.joinable()) s.thread.join();
   unregister_writer(this);
-  std::lock_guard lk(s.mu);
-  if (s.fd >= 0) {
-    if (::close(s.fd) != 0) {
-      ++s.stats.write_errors;
-      s.note_error("cannot close " + s.path + ": " + std::strerror(errno), s.reported_write);
-    }
-    s.fd = -1;
+  s.sink_call("close", [](EventSink& k) { return k.close(); });
+  {
+    std::lock_guard sk(s.sink_mu);
+    s.sink_closed = true;
   }
+  std::lock_guard lk(s.mu);
   s.closed = true;
   s.done_cv.notify_all();
   return {s.first_error.empty(), s.first_error};
@@ -450,5 +441,7 @@ WriterStats EventWriter::stats() const {
 
 const std::string& EventWriter::log_dir() const { return impl_->log_dir; }
 const std::string& EventWriter::file_path() const { return impl_->path; }
+const std::shared_ptr<EventSink>& EventWriter::sink() const { return impl_->sink; }
+bool EventWriter::discards() const { return impl_->sink->discards(); }
 
 }  // namespace trainscope

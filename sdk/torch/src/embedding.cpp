@@ -305,6 +305,9 @@ void check_label_img(std::string_view tag, const at::Tensor& mat, const at::Tens
 void submit(EventWriter& writer, const std::string& log_dir, std::mutex& mu,
             std::map<std::string, std::string>& entries, const at::Tensor& mat, std::optional<std::string> metadata_tsv,
             const at::Tensor& label_img, int64_t step, std::string_view tag) {
+  // A sink that keeps nothing (non-zero ranks, --no-log): the projector files would be the
+  // only product, and they would land in a log dir that must stay untouched.
+  if (writer.discards()) return;
   const std::string step_dir = detail::projector_step_dir(step);
   const std::string subdir = step_dir + "/" + detail::projector_tag_dir(tag);
   std::optional<std::pair<int64_t, int64_t>> sprite_wh;

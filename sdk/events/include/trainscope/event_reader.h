@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,8 @@ class TRAINSCOPE_API RecordReader {
  public:
   // Throws std::runtime_error naming the path and OS reason when the file cannot be opened.
   explicit RecordReader(std::string path);
+  // Reads records held in memory (a MemorySink's bytes); `name` stands for the path in messages.
+  static std::unique_ptr<RecordReader> from_bytes(std::string bytes, std::string name);
   ~RecordReader();
   RecordReader(const RecordReader&) = delete;
   RecordReader& operator=(const RecordReader&) = delete;
@@ -39,7 +42,10 @@ class TRAINSCOPE_API RecordReader {
   const std::string& path() const { return path_; }
 
  private:
+  RecordReader() = default;
+
   std::string path_;
+  std::string bytes_;  // from_bytes: the stream's buffer (file_ reads it through fmemopen)
   std::FILE* file_ = nullptr;
   uint64_t offset_ = 0;
   uint64_t last_offset_ = 0;

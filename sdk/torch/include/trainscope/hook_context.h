@@ -62,7 +62,11 @@ class TRAINSCOPE_API HookContext {
   // The current plugin's name and validated options (defaults filled in).
   const std::string& plugin_name() const { return *plugin_name_; }
   const Options& options() const { return *options_; }
-  // The run's writer, shared by every plugin (thread-safe, never blocks on disk).
+  // The run's writer, shared by every plugin (thread-safe). add_* only copies and enqueues:
+  // encoding and I/O run on the writer thread. Under the default overflow policy (kBlock) a
+  // call waits when the queue is full (65536 records or 256 MiB queued), i.e. only when
+  // logging outpaces the writer thread for long; run.log = false or a non-zero rank use a
+  // NullSink, and discards() is then true.
   SummaryWriter& writer() const { return *writer_; }
   // Hyperparameters: the TOML [hparams] table plus the trainer's (lr, batch_size, ...).
   const std::map<std::string, OptionValue>& hparams() const { return *hparams_; }

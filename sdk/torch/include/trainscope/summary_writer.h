@@ -31,7 +31,10 @@ class Module;
 namespace trainscope {
 
 struct SummaryWriterOptions {
-  EventWriterOptions writer;  // queue bounds, overflow policy, flush interval, purge step
+  // Queue bounds, overflow policy, flush interval, purge step and the sink: every event
+  // stream of this writer (the main run and each child run) gets its own sink from
+  // writer.sink; e.g. {.writer = {.sink = trainscope::null_sink()}} logs nothing.
+  EventWriterOptions writer;
 };
 
 class TRAINSCOPE_API SummaryWriter {
@@ -130,6 +133,10 @@ class TRAINSCOPE_API SummaryWriter {
 
   const std::string& log_dir() const { return log_dir_; }
   EventWriter& event_writer() { return *writer_; }
+  // True when the sink keeps nothing (NullSink: ranks other than 0, `trainscope run --no-log`).
+  // Nothing is written under log_dir() then; a plugin that writes files of its own next to
+  // the run should skip them too.
+  bool discards() const { return writer_->discards(); }
   // Counters of the main run's writer.
   WriterStats stats() const { return writer_->stats(); }
 
