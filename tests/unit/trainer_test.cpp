@@ -849,7 +849,7 @@ TEST(AssembleRun, TrainsFromAFile) {
   EXPECT_EQ(spec.config.run.plugin_path, std::vector<std::string>{dir + "/plugins"});
   EXPECT_EQ(spec.config.trainer.epochs, 3);
 
-  Run run = assemble_run(std::move(spec), quiet());
+  auto run = assemble_run(std::move(spec), quiet());
   EXPECT_EQ(run.bus().plugin_names(), std::vector<std::string>{"recorder"});
   EXPECT_EQ(run.data().train.size(), 64);
   EXPECT_EQ(run.trainer().run_dir(), dir + "/logs/assembled");
@@ -888,10 +888,10 @@ TEST(AssembleRun, PartsReplaceTheDefaults) {
   const std::string dir = fresh_dir();
   const auto catalog = std::make_shared<const PluginCatalog>();
   const ConfigFile file = ConfigFile::from_text(run_toml(dir), "run.toml");
-  auto first_weight = [](const Run& run) { return run.model().module().parameters().front().clone(); };
-  Run a = assemble_run(load_run(file, {{}, catalog}), quiet());
-  Run b = assemble_run(load_run(file, {{}, catalog}), quiet());
-  Run c = assemble_run(load_run(file.with_overrides({"run.seed=5"}), {{}, catalog}), quiet());
+  auto first_weight = [](const trainscope::Run& run) { return run.model().module().parameters().front().clone(); };
+  auto a = assemble_run(load_run(file, {{}, catalog}), quiet());
+  auto b = assemble_run(load_run(file, {{}, catalog}), quiet());
+  auto c = assemble_run(load_run(file.with_overrides({"run.seed=5"}), {{}, catalog}), quiet());
   EXPECT_TRUE(first_weight(a).equal(first_weight(b)));
   EXPECT_FALSE(first_weight(a).equal(first_weight(c)));
   EXPECT_EQ(a.config().model.name, "mlp");
@@ -913,7 +913,7 @@ TEST(AssembleRun, PartsReplaceTheDefaults) {
   };
   parts.before_plugins = [&](HookBus& bus) { add_probe(bus, probe, "before"); };
   parts.after_plugins = [&](HookBus& bus) { add_probe(bus, probe, "after"); };
-  Run run = assemble_run(load_run(file, {{}, catalog}), std::move(parts));
+  auto run = assemble_run(load_run(file, {{}, catalog}), std::move(parts));
   EXPECT_EQ(model_calls, 1);
   EXPECT_TRUE(run.model().is_sequential());
   EXPECT_EQ(run.data().train.size(), 32);

@@ -9,6 +9,7 @@
 //   trainscope::RunSpec spec = trainscope::load_run("job.toml", {"trainer.epochs=1"});
 //   trainscope::Run run = trainscope::assemble_run(std::move(spec));
 //   trainscope::FitResult result = run.fit();
+// (Inside a GoogleTest body a bare `Run` names testing::Test::Run: write trainscope::Run or auto.)
 #pragma once
 
 #include <functional>
