@@ -17,7 +17,6 @@
 // Without --set: every bundled plugin alone at its defaults, then all of them together.
 // `{...}` gives a plugin's options as TOML values, e.g. --set "scalars_every_step=scalars{every_n_steps=1}".
 #include <ATen/Parallel.h>
-
 #include <time.h>
 
 #include <algorithm>
@@ -26,18 +25,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "temp_dir.h"
-#include "trainscope/config.h"
-#include "trainscope/data.h"
-#include "trainscope/hook_bus.h"
-#include "trainscope/models.h"
-#include "trainscope/plugin_loader.h"
-#include "trainscope/trainer.h"
+#include "trainscope/run.h"
 
 #ifndef TRAINSCOPE_PLUGIN_DIR
 #error "TRAINSCOPE_PLUGIN_DIR is set by bench/CMakeLists.txt"
@@ -149,35 +144,30 @@ struct Sample {
   int64_t steps = 0;
 };
 
-Sample fit_once(const Args& a, const PluginSet& set, const trainscope::PluginCatalog& catalog,
+Sample fit_once(const Args& a, const PluginSet& set, const std::shared_ptr<const trainscope::PluginCatalog>& catalog,
                 const trainscope::Datasets& data, int round) {
   trainscope::bench::TempDir dir;
   const std::string text = base_toml(a, dir.path() + "/r" + std::to_string(round)) + set.toml;
-  const trainscope::RunConfig config = trainscope::parse_config(text, set.name + ".toml", catalog);
-  trainscope::seed_everything(1);
-  trainscope::Model model =
-      trainscope::make_model(config.model, {data.train.sample_shape(), data.train.num_classes()});
-  trainscope::HookBus bus;
-  bus.add_from_config(config.plugins, catalog);
-  trainscope::Trainer trainer(model, config.run, config.trainer);
-  trainer.set_train_data(data.train)
-      .set_val_data(data.val)
-      .set_hparams(config.hparams)
-      .set_config_text(config.text)
-      .set_bus(&bus)
-      .set_progress(nullptr);
+  trainscope::LoadOptions load;
+  load.catalog = catalog;
+  trainscope::RunParts parts;
+  parts.data = data;              // read once for every fit
+  parts.default_threads = false;  // --threads
+  parts.customize = [](trainscope::Trainer& t) { t.set_progress(nullptr); };
+  trainscope::Run run = trainscope::assemble_run(
+      trainscope::load_run(trainscope::ConfigFile::from_text(text, set.name + ".toml"), load), std::move(parts));
   const double cpu0 = thread_cpu_seconds();
-  const trainscope::FitResult r = trainer.fit();  // fit() closes the writer: its files are on disk
+  const trainscope::FitResult r = run.fit();  // fit() closes the writer: its files are on disk
   const double cpu = thread_cpu_seconds() - cpu0;
-  if (!bus.disabled().empty()) {
-    throw std::runtime_error("plugin '" + bus.disabled().front().first + "' was disabled: " +
-                             bus.disabled().front().second);
+  if (!run.bus().disabled().empty()) {
+    throw std::runtime_error("plugin '" + run.bus().disabled().front().first +
+                             "' was disabled: " + run.bus().disabled().front().second);
   }
   Sample s;
   s.seconds = r.seconds;
   s.cpu_seconds = cpu;
   s.steps = r.steps;
-  for (const auto& t : bus.timings()) s.plugin_seconds[t.plugin] += t.seconds;
+  for (const auto& t : run.bus().timings()) s.plugin_seconds[t.plugin] += t.seconds;
   return s;
 }
 
@@ -192,13 +182,14 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   const Args a = parse_args(argc, argv);
   at::set_num_threads(a.threads);
-  const trainscope::PluginCatalog catalog = trainscope::discover_plugins({TRAINSCOPE_PLUGIN_DIR});
+  const auto catalog =
+      std::make_shared<const trainscope::PluginCatalog>(trainscope::discover_plugins({TRAINSCOPE_PLUGIN_DIR}));
   std::vector<PluginSet> sets;
   if (!a.once) sets.push_back({"none", "", {}});
   if (a.sets.empty()) {
     std::string all;
-    for (const auto& name : catalog.names()) sets.push_back(parse_set(name + "=" + name));
-    for (const auto& name : catalog.names()) all += (all.empty() ? "" : ",") + name;
+    for (const auto& name : catalog->names()) sets.push_back(parse_set(name + "=" + name));
+    for (const auto& name : catalog->names()) all += (all.empty() ? "" : ",") + name;
     sets.push_back(parse_set("all=" + all));
   } else {
     for (const auto& spec : a.sets) sets.push_back(parse_set(spec));

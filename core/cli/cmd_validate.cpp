@@ -3,8 +3,7 @@
 #include <cstdio>
 
 #include "commands.h"
-#include "trainscope/config.h"
-#include "trainscope/plugin_loader.h"
+#include "trainscope/run.h"
 
 int cmd_validate(const std::vector<std::string>& args) {
   CommonArgs a;
@@ -13,11 +12,8 @@ int cmd_validate(const std::vector<std::string>& args) {
   if (a.positional.size() != 1) return usage_error("validate", "expected one CONFIG.toml");
   const std::string& file = a.positional.front();
 
-  std::vector<std::string> dirs = a.paths;
-  for (auto& d : trainscope::config_plugin_path(file, a.overrides)) dirs.push_back(d);
-  const auto catalog = trainscope::discover_plugins(trainscope::plugin_search_path(dirs));
   try {
-    const auto config = trainscope::load_config(file, catalog, a.overrides);
+    const trainscope::RunConfig config = trainscope::load_run(file, a.overrides, {a.paths, nullptr}).config;
     std::vector<std::string> enabled, disabled;
     for (const auto& p : config.plugins) (p.enabled ? enabled : disabled).push_back(p.name);
     std::string list;

@@ -613,20 +613,10 @@ std::optional<toml::table> parse_toml(Reader& r, std::string_view text) {
 
 const std::vector<std::string> kTopLevel = {"run", "trainer", "data", "model", "hparams", "plugin"};
 
-RunConfig parse(std::string_view text, const std::string& source_name, const PluginCatalog& catalog,
-                const std::vector<std::string>& overrides) {
-  RunConfig config;
-  config.file = source_name;
-  config.text = std::string(text);
-  Reader r;
-  r.source = source_name;
-  r.config = &config;
-  auto root = parse_toml(r, text);
-  if (!root) throw ConfigError(std::move(r.problems));
-  apply_overrides(r, *root, overrides);
-
+// Reads the sections of a parsed (and overridden) tree into `config`; problems go to `r`.
+void read_tree(Reader& r, const toml::table& root, const PluginCatalog& catalog, RunConfig& config) {
   auto section = [&](const char* name, auto&& fn) {
-    const toml::node* n = root->get(name);
+    const toml::node* n = root.get(name);
     if (n == nullptr) return;
     if (const toml::table* t = n->as_table())
       fn(*t);
@@ -638,8 +628,8 @@ RunConfig parse(std::string_view text, const std::string& source_name, const Plu
   section("data", [&](const toml::table& t) { read_data(r, t, config.data); });
   section("model", [&](const toml::table& t) { read_model(r, t, config.model); });
   section("hparams", [&](const toml::table& t) { read_hparams(r, t, config.hparams); });
-  if (const toml::node* n = root->get("plugin")) read_plugins(r, *n, catalog, config.plugins);
-  for (auto&& [k, v] : *root) {
+  if (const toml::node* n = root.get("plugin")) read_plugins(r, *n, catalog, config.plugins);
+  for (auto&& [k, v] : root) {
     const std::string key(k.str());
     if (std::find(kTopLevel.begin(), kTopLevel.end(), key) != kTopLevel.end()) continue;
     const std::string hint = did_you_mean(key, kTopLevel);
@@ -647,12 +637,6 @@ RunConfig parse(std::string_view text, const std::string& source_name, const Plu
             "unknown " + std::string(v.is_table() ? "table" : "key") + " '" + key + "'" +
                 (hint.empty() ? " (valid: [run], [trainer], [data], [model], [hparams], [[plugin]])" : hint));
   }
-
-  // Enum and range checks. A value of the wrong type was reported above and left at its
-  // (valid) default, so nothing is reported twice.
-  for (auto& p : validate(config)) r.problems.push_back(std::move(p));
-  if (!r.problems.empty()) throw ConfigError(std::move(r.problems));
-  return config;
 }
 
 bool read_file(const std::string& path, std::string& out, std::string& error) {
@@ -774,34 +758,105 @@ std::vector<std::string> validate(const RunConfig& config) {
   return c.problems;
 }
 
+// ---- ConfigFile: one read, one parse ----
+
+struct ConfigFile::State {
+  std::string source;                                // the name in messages (the path for a file)
+  std::string text;                                  // empty when the file could not be read
+  std::string read_error;                            // "<path>: cannot read: ..." (then nothing was parsed)
+  std::vector<std::string> overrides;                // applied to `root`, in order
+  std::optional<toml::table> root;                   // nullopt: unreadable, or a TOML syntax error
+  std::vector<std::string> problems;                 // the syntax error, or the overrides' problems
+  std::map<const toml::node*, std::string> origins;  // nodes of `root` set by an override
+  std::vector<std::string> plugin_path;              // run.plugin_path, resolved
+};
+
+namespace {
+
+std::shared_ptr<const ConfigFile::State> make_state(std::string source, std::string text, std::string read_error,
+                                                    std::vector<std::string> overrides) {
+  auto s = std::make_shared<ConfigFile::State>();
+  s->source = std::move(source);
+  s->text = std::move(text);
+  s->read_error = std::move(read_error);
+  s->overrides = std::move(overrides);
+  if (!s->read_error.empty()) {
+    s->problems.push_back(s->read_error);
+    return s;
+  }
+  RunConfig scratch;
+  Reader r;
+  r.source = s->source;
+  r.config = &scratch;
+  s->root = parse_toml(r, s->text);
+  if (s->root) apply_overrides(r, *s->root, s->overrides);
+  s->problems = std::move(r.problems);
+  s->origins = std::move(r.origins);
+  // run.plugin_path now: it says where the plugins that the rest is checked against live. A
+  // problem with it is reported by read(), with every other one, so this reader's are dropped.
+  if (s->root) {
+    if (const toml::table* run = (*s->root)["run"].as_table()) {
+      Reader quiet;
+      quiet.source = s->source;
+      quiet.config = &scratch;
+      Section(quiet, *run, "run.").read("plugin_path", s->plugin_path);
+    }
+  }
+  for (auto& dir : s->plugin_path) dir = resolve_dir(dir, s->source);
+  return s;
+}
+
+}  // namespace
+
+ConfigFile::ConfigFile(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+
+ConfigFile ConfigFile::load(const std::string& path, const std::vector<std::string>& overrides) {
+  std::string text, error;
+  read_file(path, text, error);
+  return ConfigFile(make_state(path, std::move(text), std::move(error), overrides));
+}
+
+ConfigFile ConfigFile::from_text(std::string text, std::string source_name, const std::vector<std::string>& overrides) {
+  return ConfigFile(make_state(std::move(source_name), std::move(text), std::string(), overrides));
+}
+
+ConfigFile ConfigFile::with_overrides(const std::vector<std::string>& more) const {
+  std::vector<std::string> all = state_->overrides;
+  all.insert(all.end(), more.begin(), more.end());
+  return ConfigFile(make_state(state_->source, state_->text, state_->read_error, std::move(all)));
+}
+
+const std::string& ConfigFile::source_name() const { return state_->source; }
+
+const std::vector<std::string>& ConfigFile::plugin_path() const { return state_->plugin_path; }
+
+RunConfig ConfigFile::read(const PluginCatalog& catalog) const {
+  const State& s = *state_;
+  if (!s.root) throw ConfigError(s.problems);
+  RunConfig config;
+  config.file = s.source;
+  config.text = s.text;
+  Reader r;
+  r.source = s.source;
+  r.config = &config;
+  r.problems = s.problems;
+  r.origins = s.origins;
+  read_tree(r, *s.root, catalog, config);
+  // Enum and range checks. A value of the wrong type was reported above and left at its
+  // (valid) default, so nothing is reported twice.
+  for (auto& p : validate(config)) r.problems.push_back(std::move(p));
+  if (!r.problems.empty()) throw ConfigError(std::move(r.problems));
+  return config;
+}
+
 RunConfig parse_config(std::string_view text, const std::string& source_name, const PluginCatalog& catalog,
                        const std::vector<std::string>& overrides) {
-  return parse(text, source_name, catalog, overrides);
+  return ConfigFile::from_text(std::string(text), source_name, overrides).read(catalog);
 }
 
 RunConfig load_config(const std::string& path, const PluginCatalog& catalog,
                       const std::vector<std::string>& overrides) {
-  std::string text, error;
-  if (!read_file(path, text, error)) throw ConfigError({error});
-  return parse(text, path, catalog, overrides);
-}
-
-std::vector<std::string> config_plugin_path(const std::string& path, const std::vector<std::string>& overrides) {
-  std::string text, error;
-  if (!read_file(path, text, error)) return {};
-  RunConfig scratch;
-  Reader r;
-  r.source = path;
-  r.config = &scratch;
-  auto root = parse_toml(r, text);
-  if (!root) return {};
-  apply_overrides(r, *root, overrides);
-  if (const toml::table* run = (*root)["run"].as_table()) {
-    Section s(r, *run, "run.");
-    s.read("plugin_path", scratch.run.plugin_path);
-  }
-  for (auto& dir : scratch.run.plugin_path) dir = resolve_dir(dir, path);
-  return scratch.run.plugin_path;
+  return ConfigFile::load(path, overrides).read(catalog);
 }
 
 }  // namespace trainscope

@@ -13,18 +13,13 @@
 #include <torch/nn/modules/linear.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "trainscope/config.h"
-#include "trainscope/data.h"
-#include "trainscope/hook_bus.h"
-#include "trainscope/plugin_loader.h"
+#include "trainscope/run.h"
 #include "trainscope/tap.h"
-#include "trainscope/trainer.h"
 
 namespace {
 
@@ -91,49 +86,35 @@ int main(int argc, char** argv) {
 
   // 1. Configuration: [run], [trainer], [data], [hparams] and the [[plugin]] tables, checked
   //    against the plugins found on the search path (the build tree's plugins/ by default).
-  const auto catalog = trainscope::discover_plugins(
-      trainscope::plugin_search_path(trainscope::config_plugin_path(config_path, overrides)));
-  trainscope::RunConfig config;
+  trainscope::RunSpec spec;
   try {
-    config = trainscope::load_config(config_path, catalog, overrides);
+    spec = trainscope::load_run(config_path, overrides);
   } catch (const trainscope::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
-  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
-    at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
-  }
 
   // 2. Data: Fashion-MNIST from the Debian package, normalised (mean 0.2860, std 0.3530).
-  trainscope::Datasets data;
+  // 3. Model (ours, not the zoo's), plugins, trainer.
+  trainscope::RunParts parts;
+  parts.model = [](const trainscope::RunConfig&, const trainscope::Datasets&) { return SimpleCnn(); };
+  std::optional<trainscope::Run> run;
   try {
-    data = trainscope::load_datasets(config.data, static_cast<uint64_t>(config.run.seed));
+    run.emplace(trainscope::assemble_run(std::move(spec), std::move(parts)));
   } catch (const trainscope::DatasetError& e) {
     std::fprintf(stderr, "fashion_mnist_cnn: %s\n", e.what());
     return 1;
   }
-
-  // 3. Model, plugins, trainer.
-  trainscope::seed_everything(static_cast<uint64_t>(config.run.seed));
-  SimpleCnn net;
-  trainscope::HookBus bus;  // before the trainer: plugins outlive the loop
-  bus.add_from_config(config.plugins, catalog);
-  trainscope::Trainer trainer(net, config.run, config.trainer);
-  trainer.set_train_data(data.train)
-      .set_val_data(data.val)
-      .set_hparams(config.hparams)
-      .set_config_text(config.text)
-      .set_bus(&bus);
-  std::printf("fashion_mnist_cnn: %s\n  device %s, %d thread(s), plugins:", data.description.c_str(),
-              trainer.device().str().c_str(), at::get_num_threads());
-  for (const auto& name : bus.plugin_names()) std::printf(" %s", name.c_str());
+  std::printf("fashion_mnist_cnn: %s\n  device %s, %d thread(s), plugins:", run->data().description.c_str(),
+              run->trainer().device().str().c_str(), at::get_num_threads());
+  for (const auto& name : run->bus().plugin_names()) std::printf(" %s", name.c_str());
   std::printf("\n");
   std::fflush(stdout);
 
   // 4. Train. Progress, per-epoch metrics and the plugins' cost table go to stdout.
   trainscope::FitResult result;
   try {
-    result = trainer.fit();
+    result = run->fit();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fashion_mnist_cnn: training failed: %s\n", e.what());
     return 1;
@@ -141,7 +122,7 @@ int main(int argc, char** argv) {
   std::printf("done: %lld epochs, %lld steps in %.1f s", static_cast<long long>(result.epochs_completed),
               static_cast<long long>(result.steps), result.seconds);
   for (const auto& [k, v] : result.metrics) std::printf(", %s %.4f", k.c_str(), v);
-  const std::string logs = std::filesystem::absolute(config.run.log_dir).lexically_normal().string();
+  const std::string logs = std::filesystem::absolute(run->config().run.log_dir).lexically_normal().string();
   std::printf("\nlogs: %s\nopen them: .venv/bin/tensorboard --logdir %s  (then browse http://localhost:6006)\n",
               std::filesystem::absolute(result.run_dir).lexically_normal().string().c_str(), logs.c_str());
   return 0;

@@ -1,28 +1,19 @@
 // hparam_search: a grid search over learning rate x batch size x optimizer with the Trainer.
 // Each grid point is one run, <run.log_dir>/lr<lr>_bs<batch>_<optimizer>, configured from one
 // TOML file (search.toml) plus per-point overrides, exactly as `trainscope run FILE --set ...`
-// would: the file's [[plugin]] tables, among them the bundled `hparams` plugin, are found
-// through the plugin search path and loaded for every run, so the HParams dashboard lists one
-// session per grid point with its hyperparameters and metrics.
+// would (trainscope/run.h assembles each run): the file's [[plugin]] tables, among them the
+// bundled `hparams` plugin, are found through the plugin search path and loaded for every run,
+// so the HParams dashboard lists one session per grid point with its hyperparameters and metrics.
 // Usage: hparam_search [--config search.toml] [--lr 0.001,0.01] [--batch-size 32,128]
 //                      [--optimizer adam,sgd] [--set section.key=value ...] [--path DIR ...]
-#include <ATen/Parallel.h>
-#include <torch/torch.h>
-
+#include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "example_cli.h"
-#include "trainscope/config.h"
-#include "trainscope/data.h"
-#include "trainscope/hook_bus.h"
-#include "trainscope/models.h"
-#include "trainscope/plugin_loader.h"
-#include "trainscope/trainer.h"
+#include "trainscope/run.h"
 
 #ifndef HPARAM_SEARCH_CONFIG
 #define HPARAM_SEARCH_CONFIG "examples/hparam_search/search.toml"
@@ -68,27 +59,25 @@ int main(int argc, char** argv) {
       for (const auto& bs : batch_sizes)
         for (const auto& opt : optimizers) grid.push_back({lr, bs, opt});
 
-    // The plugin catalog, as `trainscope run` builds it: --path, then the file's run.plugin_path,
-    // then TRAINSCOPE_PLUGIN_PATH, the build tree's or the installed plugin directory.
-    const std::vector<std::string>& common = cli.list("set");
-    std::vector<std::string> dirs = cli.list("path");
-    for (auto& d : trainscope::config_plugin_path(file, common)) dirs.push_back(d);
-    const auto catalog = trainscope::discover_plugins(trainscope::plugin_search_path(dirs));
+    // The file is read and parsed once with the common overrides; its plugin catalog is found
+    // as `trainscope run` finds it: --path, then the file's run.plugin_path, then
+    // TRAINSCOPE_PLUGIN_PATH, the build tree's or the installed plugin directory.
+    const trainscope::ConfigFile base = trainscope::ConfigFile::load(file, cli.list("set"));
+    trainscope::LoadOptions load;
+    load.catalog = trainscope::find_plugins(base, cli.list("path"));
 
     // Every configuration first, so that a typo fails before the first run.
-    std::vector<trainscope::RunConfig> configs;
+    std::vector<trainscope::RunSpec> specs;
     for (const auto& p : grid) {
-      std::vector<std::string> overrides = common;
-      overrides.push_back("trainer.lr=" + p.lr);
-      overrides.push_back("trainer.batch_size=" + p.batch_size);
-      overrides.push_back("trainer.optimizer=\"" + p.optimizer + "\"");
-      overrides.push_back("run.name=\"" + p.name() + "\"");
+      const std::vector<std::string> overrides = {"trainer.lr=" + p.lr, "trainer.batch_size=" + p.batch_size,
+                                                  "trainer.optimizer=\"" + p.optimizer + "\"",
+                                                  "run.name=\"" + p.name() + "\""};
       try {
-        configs.push_back(trainscope::load_config(file, catalog, overrides));
+        specs.push_back(trainscope::load_run(base.with_overrides(overrides), load));
       } catch (const trainscope::ConfigError& e) {
         std::fprintf(stderr, "%s\n%s: %zu problem%s (grid point %s)\n", e.what(), file.c_str(), e.problems().size(),
                      e.problems().size() == 1 ? "" : "s", p.name().c_str());
-        if (!catalog.find("hparams")) {
+        if (!load.catalog->find("hparams")) {
           std::fprintf(stderr, "hparam_search: the `hparams` plugin was not found on the plugin search path: build it "
                                "(ninja -C build hparams) or point --path / TRAINSCOPE_PLUGIN_PATH at its folder\n");
         }
@@ -96,11 +85,9 @@ int main(int argc, char** argv) {
       }
     }
 
-    if (std::getenv("OMP_NUM_THREADS") == nullptr) {
-      at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
-    }
-    // The grid varies only the trainer: the data are read once.
-    const auto& first = configs.front();
+    // The grid varies only the trainer: the data are read once and shared by every run.
+    trainscope::use_default_threads();
+    const trainscope::RunConfig& first = specs.front().config;
     trainscope::Datasets data;
     try {
       data = trainscope::load_datasets(first.data, static_cast<uint64_t>(first.run.seed));
@@ -108,28 +95,20 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "hparam_search: %s\n", e.what());
       return 1;
     }
+    const std::string log_dir = std::filesystem::absolute(first.run.log_dir).lexically_normal().string();
     std::printf("hparam_search: %zu runs (%zu lr x %zu batch sizes x %zu optimizers) from %s\n  data: %s\n", grid.size(),
                 lrs.size(), batch_sizes.size(), optimizers.size(), file.c_str(), data.description.c_str());
     std::fflush(stdout);
 
     std::vector<Outcome> outcomes;
     for (size_t i = 0; i < grid.size(); ++i) {
-      const auto& config = configs[i];
-      trainscope::seed_everything(static_cast<uint64_t>(config.run.seed));  // same initial weights for every run
-      trainscope::Model model =
-          trainscope::make_model(config.model, {data.train.sample_shape(), data.train.num_classes()});
-      trainscope::HookBus bus;  // declared before the trainer: plugins outlive the loop
-      bus.add_from_config(config.plugins, catalog);
-      trainscope::Trainer trainer(model, config.run, config.trainer);
-      trainer.set_train_data(data.train)
-          .set_val_data(data.val)
-          .set_hparams(config.hparams)
-          .set_config_text(config.text)
-          .set_bus(&bus);
+      trainscope::RunParts parts;
+      parts.data = data;  // every run is seeded alike (run.seed): same initial weights, same batches
+      trainscope::Run run = trainscope::assemble_run(std::move(specs[i]), std::move(parts));
       std::printf("\n[%zu/%zu] %s on %s -> %s\n", i + 1, grid.size(), grid[i].name().c_str(),
-                  trainer.device().str().c_str(), trainer.run_dir().c_str());
+                  run.trainer().device().str().c_str(), run.trainer().run_dir().c_str());
       std::fflush(stdout);
-      outcomes.push_back({grid[i], trainer.fit()});
+      outcomes.push_back({grid[i], run.fit()});
     }
 
     std::printf("\n%-28s %10s %10s %10s\n", "run", "train/loss", "val loss", "accuracy");
@@ -141,7 +120,6 @@ int main(int argc, char** argv) {
       std::printf("%-28s %10.4f %10.4f %10.4f\n", o.point.name().c_str(), metric(o.result, "train/loss"),
                   metric(o.result, "val/loss"), metric(o.result, "val/accuracy"));
     }
-    const std::string log_dir = std::filesystem::absolute(first.run.log_dir).lexically_normal().string();
     std::printf("logs: %s (one run per grid point)\nview: .venv/bin/tensorboard --logdir %s   (HParams: table, "
                 "parallel coordinates, scatter plot; Scalars)\n", log_dir.c_str(), log_dir.c_str());
     return 0;

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -25,12 +26,7 @@
 #include <vector>
 
 #include "test_util.h"
-#include "trainscope/config.h"
-#include "trainscope/data.h"
-#include "trainscope/hook_bus.h"
-#include "trainscope/models.h"
-#include "trainscope/plugin_loader.h"
-#include "trainscope/trainer.h"
+#include "trainscope/run.h"
 
 #ifndef TRAINSCOPE_PLUGIN_DIR
 #error "TRAINSCOPE_PLUGIN_DIR is set by trainscope_plugin_test() in plugins/CMakeLists.txt"
@@ -39,10 +35,11 @@
 namespace trainscope::testing {
 
 // Every plugin library of the build tree's plugin directory.
-inline const PluginCatalog& bundled_catalog() {
-  static const PluginCatalog catalog = discover_plugins({TRAINSCOPE_PLUGIN_DIR});
+inline const std::shared_ptr<const PluginCatalog>& bundled_plugins() {
+  static const auto catalog = std::make_shared<const PluginCatalog>(discover_plugins({TRAINSCOPE_PLUGIN_DIR}));
   return catalog;
 }
+inline const PluginCatalog& bundled_catalog() { return *bundled_plugins(); }
 
 struct PluginRun {
   RunConfig config;
@@ -140,29 +137,27 @@ inline PluginRun run_plugins(const std::string& plugin_toml, const Setup& setup 
   PluginRun run;
   const std::string log_dir = setup.log_dir.empty() ? fresh_dir() : setup.log_dir;
   const std::string text = base_config(log_dir) + plugin_toml;
+  RunSpec spec;
   try {
-    run.config = parse_config(text, "test.toml", bundled_catalog(), setup.overrides);
+    spec = load_run(ConfigFile::from_text(text, "test.toml", setup.overrides), {{}, bundled_plugins()});
   } catch (const ConfigError& e) {
     ADD_FAILURE() << "configuration rejected:\n" << e.what() << "\n--- test.toml:\n" << text;
     throw;
   }
-  Datasets data = setup.data ? setup.data() : load_datasets(run.config.data, static_cast<uint64_t>(run.config.run.seed));
-  seed_everything(static_cast<uint64_t>(run.config.run.seed));
-  Model model = setup.model ? setup.model(data)
-                            : make_model(run.config.model, {data.train.sample_shape(), data.train.num_classes()});
-  HookBus bus;  // declared before the trainer: plugins outlive the loop
-  if (setup.add_before) setup.add_before(bus);
-  bus.add_from_config(run.config.plugins, bundled_catalog());
-  if (setup.add_after) setup.add_after(bus);
-  Trainer trainer(model, run.config.run, run.config.trainer);
-  trainer.set_train_data(data.train)
-      .set_val_data(data.val)
-      .set_hparams(run.config.hparams)
-      .set_config_text(run.config.text)
-      .set_bus(&bus)
-      .set_progress(nullptr);
-  if (setup.customize) setup.customize(trainer);
-  run.fit = trainer.fit();
+  // Assembled as `trainscope run` assembles a run (run.h), with the Setup's parts.
+  RunParts parts;
+  if (setup.data) parts.data = setup.data();
+  if (setup.model) parts.model = [&](const RunConfig&, const Datasets& data) { return setup.model(data); };
+  parts.before_plugins = setup.add_before;
+  parts.after_plugins = setup.add_after;
+  parts.customize = [&](Trainer& trainer) {
+    trainer.set_progress(nullptr);
+    if (setup.customize) setup.customize(trainer);
+  };
+  parts.default_threads = false;  // the test's thread count (scripts/test.sh: one)
+  Run assembled = assemble_run(std::move(spec), std::move(parts));
+  run.config = assembled.config();
+  run.fit = assembled.fit();
   run.run_dir = run.fit.run_dir;
   run.events = read_events(run.run_dir);
   return run;

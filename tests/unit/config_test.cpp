@@ -347,7 +347,7 @@ TEST(Config, BadOverridesAreReportedAsSuch) {
   EXPECT_EQ(problem("", {"trainer.lr=-1"}), "--set trainer.lr=-1: trainer.lr must be > 0 (got -1)");
 }
 
-class ConfigFile : public ::testing::Test {
+class ConfigOnDisk : public ::testing::Test {
  protected:
   void SetUp() override {
     char dir[] = "/tmp/trainscope-config-XXXXXX";
@@ -366,7 +366,7 @@ class ConfigFile : public ::testing::Test {
   std::string dir_, path_;
 };
 
-TEST_F(ConfigFile, LoadsAFile) {
+TEST_F(ConfigOnDisk, LoadsAFile) {
   const std::string path = write("[trainer]\nepochs = 2\n[run]\nplugin_path = [\"plugins\", \"/abs\"]\n");
   const RunConfig c = load_config(path, catalog());
   EXPECT_EQ(c.file, path);
@@ -374,11 +374,78 @@ TEST_F(ConfigFile, LoadsAFile) {
   EXPECT_EQ(c.locations.at("trainer.epochs"), path + ":2:10");
   // Relative plugin directories are relative to the file.
   EXPECT_EQ(c.run.plugin_path, (std::vector<std::string>{dir_ + "/plugins", "/abs"}));
-  EXPECT_EQ(config_plugin_path(path), c.run.plugin_path);
-  EXPECT_EQ(config_plugin_path(path, {"run.plugin_path=[\"x\"]"}), std::vector<std::string>{dir_ + "/x"});
+  EXPECT_EQ(ConfigFile::load(path).plugin_path(), c.run.plugin_path);
+  EXPECT_EQ(ConfigFile::load(path, {"run.plugin_path=[\"x\"]"}).plugin_path(), std::vector<std::string>{dir_ + "/x"});
 }
 
-TEST_F(ConfigFile, ErrorsNameTheFile) {
+// One read and one parse give the plugin path (before any catalog exists) and the whole
+// configuration: once loaded, the file is not needed any more.
+TEST_F(ConfigOnDisk, IsReadAndParsedOnce) {
+  const std::string path =
+      write("[run]\nplugin_path = [\"plugins\"]\n[trainer]\nepochs = 2\n[[plugin]]\nname = \"noop\"\n");
+  const ConfigFile file = ConfigFile::load(path, {"trainer.epochs=5"});
+  EXPECT_EQ(file.source_name(), path);
+  EXPECT_EQ(file.plugin_path(), std::vector<std::string>{dir_ + "/plugins"});
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  const RunConfig c = file.read(catalog());
+  EXPECT_EQ(c.file, path);
+  EXPECT_EQ(c.trainer.epochs, 5);
+  EXPECT_EQ(c.locations.at("trainer.epochs"), "--set trainer.epochs=5");
+  EXPECT_EQ(c.locations.at("run.plugin_path"), path + ":2:15");
+  ASSERT_EQ(c.plugins.size(), 1u);
+  EXPECT_EQ(c.plugins[0].source, path + ":5:1");
+  EXPECT_EQ(c.run.plugin_path, file.plugin_path());
+  // Read twice from the same parse: the same configuration.
+  EXPECT_EQ(file.read(catalog()).trainer.epochs, 5);
+}
+
+// A trial of a search: the base's overrides, then its own; the base is unchanged.
+TEST(ConfigFileText, WithOverridesAddsToTheBase) {
+  const ConfigFile base =
+      ConfigFile::from_text("[trainer]\nlr = 0.1\nepochs = 2\n", "search.toml", {"trainer.epochs=3"});
+  const ConfigFile trial = base.with_overrides({"trainer.lr=0.5", "run.name=\"t1\""});
+  const RunConfig c = trial.read(catalog());
+  EXPECT_EQ(c.trainer.epochs, 3);
+  EXPECT_EQ(c.trainer.lr, 0.5);
+  EXPECT_EQ(c.run.name, "t1");
+  EXPECT_EQ(c.file, "search.toml");
+  EXPECT_EQ(c.locations.at("trainer.lr"), "--set trainer.lr=0.5");
+  EXPECT_EQ(base.read(catalog()).trainer.lr, 0.1);
+  // The trial's own bad override is reported against it, with the base's position info kept.
+  try {
+    base.with_overrides({"trainer.batch_size=0"}).read(catalog());
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "--set trainer.batch_size=0: trainer.batch_size must be >= 1 (got 0)");
+  }
+}
+
+// Problems wait for read(): plugin_path() gives what could be read, read() reports them all
+// with file:line:column.
+TEST_F(ConfigOnDisk, ProblemsAreReportedByRead) {
+  const std::string path = write("[run]\nplugin_path = [\"p\"]\n[trainer]\nepochs = = 3\n");
+  const ConfigFile file = ConfigFile::load(path);
+  EXPECT_TRUE(file.plugin_path().empty());
+  try {
+    file.read(catalog());
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.problems().size(), 1u);
+    EXPECT_EQ(e.problems()[0].rfind(path + ":4:10: TOML syntax error: ", 0), 0u) << e.what();
+  }
+  // A plugin_path of the wrong type: no directories, and one problem at its position.
+  const std::string bad = write("[run]\nplugin_path = \"plugins\"\n");
+  const ConfigFile typed = ConfigFile::load(bad);
+  EXPECT_TRUE(typed.plugin_path().empty());
+  try {
+    typed.read(catalog());
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), bad + ":2:15: run.plugin_path: expected array of strings, got string");
+  }
+}
+
+TEST_F(ConfigOnDisk, ErrorsNameTheFile) {
   const std::string path = write("[trainer]\nepochs = 0\n");
   try {
     load_config(path, catalog());
@@ -388,14 +455,14 @@ TEST_F(ConfigFile, ErrorsNameTheFile) {
   }
 }
 
-TEST_F(ConfigFile, MissingFile) {
+TEST_F(ConfigOnDisk, MissingFile) {
   try {
     load_config(dir_ + "/nope.toml", catalog());
     FAIL() << "accepted";
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()), dir_ + "/nope.toml: cannot read: No such file or directory");
   }
-  EXPECT_TRUE(config_plugin_path(dir_ + "/nope.toml").empty());
+  EXPECT_TRUE(ConfigFile::load(dir_ + "/nope.toml").plugin_path().empty());
 }
 
 TEST(Config, ValidateAConfigBuiltInCode) {

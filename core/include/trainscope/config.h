@@ -11,11 +11,12 @@
 //   on_error = "disable" | "abort"             policy when one of its hooks throws
 //   max_norm = 5.0                             the plugin's own options (its schema)
 //
-// Typical use (the CLI does this):
-//   auto catalog = discover_plugins(plugin_search_path(config_plugin_path(file, overrides)));
-//   RunConfig config = load_config(file, catalog, overrides);
+// A file is read and parsed once (ConfigFile): its run.plugin_path says where the plugins are,
+// and the rest is checked against the plugins found there. run.h does both for a training run:
+//   RunSpec spec = load_run("job.toml", {"trainer.epochs=1"});   // spec.config, spec.catalog
 #pragma once
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -51,10 +52,34 @@ TRAINSCOPE_API RunConfig parse_config(std::string_view text, const std::string& 
 TRAINSCOPE_API RunConfig load_config(const std::string& path, const PluginCatalog& catalog,
                                      const std::vector<std::string>& overrides = {});
 
-// Only run.plugin_path of the file (resolved as above), to build the catalog load_config
-// needs. Any error yields what could be read: load_config reports it.
-TRAINSCOPE_API std::vector<std::string> config_plugin_path(const std::string& path,
-                                                           const std::vector<std::string>& overrides = {});
+// One configuration file (or text), read and parsed once with its overrides applied. Its
+// run.plugin_path is known before any plugin catalog exists (it says where to look for the
+// plugins), and read() then checks the same parsed tree against the catalog. A file that
+// cannot be read, a TOML syntax error or a bad override is reported by read(), with every
+// other problem. Cheap to copy (the parse is shared).
+class TRAINSCOPE_API ConfigFile {
+ public:
+  // Never throws for the file's content: problems wait for read().
+  static ConfigFile load(const std::string& path, const std::vector<std::string>& overrides = {});
+  static ConfigFile from_text(std::string text, std::string source_name,
+                              const std::vector<std::string>& overrides = {});
+  // The same text with `more` overrides after this one's, for one trial of a search. It is
+  // parsed again: TOML++ does not copy source positions with a tree, and messages need them.
+  ConfigFile with_overrides(const std::vector<std::string>& more) const;
+
+  const std::string& source_name() const;
+  // run.plugin_path (overrides applied), relative entries resolved against the file's
+  // directory; what could be read when the file has problems.
+  const std::vector<std::string>& plugin_path() const;
+  // The RunConfig, checked against `catalog` as parse_config does. Throws ConfigError.
+  RunConfig read(const PluginCatalog& catalog) const;
+
+  struct State;  // defined in config.cpp (the only file that sees TOML++)
+
+ private:
+  explicit ConfigFile(std::shared_ptr<const State> state);
+  std::shared_ptr<const State> state_;
+};
 
 // Value checks that need no TOML: enums (optimizer, scheduler, precision, device, dataset,
 // model name), ranges (epochs >= 1, batch_size >= 1, lr > 0, ...), plugin cadences. Returns
