@@ -124,7 +124,10 @@ std::string value_text(const OptionValue& v) {
   }
   if (const auto* s = std::get_if<std::string>(&v)) return quoted(*s);
   const auto& list = std::get<std::vector<std::string>>(v);
-  return list.empty() ? "[]" : "[" + words_text(list) + "]";
+  std::string out = "[";  // (appended, not "[" + ...: GCC 12 warns falsely on that form)
+  out += words_text(list);
+  out += "]";
+  return out;
 }
 
 OptionViolation violation(const OptionSpec& spec, const std::string& what, bool range, int64_t item = -1) {
@@ -236,7 +239,7 @@ std::string describe(const OptionConstraint& c) {
     case ConstraintKind::kOneOf:
       return "one of: " + words_text(c.words);
     case ConstraintKind::kNotEmpty:
-      return "not empty";
+      return "non-empty";
     case ConstraintKind::kGlobs:
       return "glob patterns (*, ?, [...])";
     case ConstraintKind::kNumeric:
