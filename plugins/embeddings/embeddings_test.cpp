@@ -17,6 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::PluginRun;
+using testing::config_problems;
 using testing::run_plugins;
 
 std::string slurp(const fs::path& p) {

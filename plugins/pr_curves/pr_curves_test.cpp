@@ -14,6 +14,7 @@ namespace {
 using testing::capture;
 using testing::Captured;
 using testing::PluginRun;
+using testing::config_problems;
 using testing::run_plugins;
 
 // ---- the independent computation ----------------------------------------------------------
