@@ -70,7 +70,7 @@ struct OptionSpec {
   }
 };
 
-// What one constraint asks, in words: ">= 1", "one of: min, max, auto", "glob patterns".
+// What one constraint asks, in words: ">= 1", "one of: \"min\", \"max\"", "non-empty".
 TRAINSCOPE_API std::string describe(const OptionConstraint& constraint);
 // What the whole entry accepts, as a noun phrase: "an integer >= 1", "a finite number >= 0",
 // "one of: \"min\", \"max\", \"auto\"", "a non-empty list of glob patterns"; empty when
