@@ -1,5 +1,5 @@
 // trainscope plugins: what is on the plugin search path (name, version, ABI, hooks, options
-// with type/default/help) and which libraries were refused, and why.
+// with type/default/help/constraints) and which libraries were refused, and why.
 #include <algorithm>
 #include <boost/filesystem/operations.hpp>
 #include <cstdio>
@@ -78,8 +78,10 @@ int cmd_plugins(const std::vector<std::string>& args) {
     size_t width = 0;
     for (const auto& o : options) width = std::max(width, o.name.size());
     for (const auto& o : options) {
-      std::printf("    %-*s  %-11s = %-12s %s\n", static_cast<int>(width), o.name.c_str(),
-                  trainscope::option_type_name(o.type), to_text(o.default_value).c_str(), o.help.c_str());
+      const std::string allowed = trainscope::describe_constraints(o);
+      std::printf("    %-*s  %-11s = %-12s %s%s\n", static_cast<int>(width), o.name.c_str(),
+                  trainscope::option_type_name(o.type), to_text(o.default_value).c_str(), o.help.c_str(),
+                  allowed.empty() ? "" : ("  [" + allowed + "]").c_str());
     }
   }
   if (!catalog.shadowed.empty()) {

@@ -392,6 +392,25 @@ std::string unknown_plugin_message(const std::string& name, const PluginCatalog&
   return msg;
 }
 
+// "cfg.toml:12:19: plugin 'scalars' option 'log_every_n_steps' = 0 is out of range: must be an
+// integer >= 1", at the offending item of a list, with the nearest allowed word when there is one.
+void report_violation(Reader& r, const std::string& plugin, const OptionSpec& spec, const toml::node& value,
+                      const OptionViolation& bad) {
+  const toml::node* at = &value;
+  std::string item;
+  if (const toml::array* arr = value.as_array(); arr && bad.item >= 0 && static_cast<size_t>(bad.item) < arr->size()) {
+    at = arr->get(static_cast<size_t>(bad.item));
+    if (const auto* s = at->as_string()) item = s->get();
+  } else if (const auto* s = value.as_string()) {
+    item = s->get();
+  }
+  std::string hint;
+  for (const auto& c : spec.constraints) {
+    if (c.kind == ConstraintKind::kOneOf) hint = did_you_mean(item, c.words);
+  }
+  r.error(r.where(*at), "plugin '" + plugin + "' option '" + spec.name + "' " + bad.message + hint);
+}
+
 void read_plugin(Reader& r, const toml::table& t, const PluginCatalog& catalog, std::vector<PluginConfig>& out,
                  std::map<std::string, std::string>& first_seen) {
   PluginConfig pc;
@@ -495,10 +514,14 @@ void read_plugin(Reader& r, const toml::table& t, const PluginCatalog& catalog, 
       continue;
     }
     r.locate(prefix + key, v);
-    if (auto value = typed_value(v, spec->type))
-      values[key] = std::move(*value);
-    else
+    auto value = typed_value(v, spec->type);
+    if (!value) {
       r.error(r.where(v), prefix + key + ": expected " + option_type_name(spec->type) + ", got " + type_name(v));
+    } else if (auto bad = check_option(*spec, *value)) {
+      report_violation(r, pc.name, *spec, v, *bad);  // the default stays: nothing is reported twice
+    } else {
+      values[key] = std::move(*value);
+    }
   }
   pc.options = Options(std::move(values));
   out.push_back(std::move(pc));

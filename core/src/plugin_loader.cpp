@@ -1,4 +1,4 @@
-// Plugin libraries through Boost.DLL: open, check (symbol -> ABI -> fingerprint -> factory),
+// Plugin libraries through Boost.DLL: open, check (symbol -> ABI -> fingerprint -> schema -> factory),
 // search path and discovery.
 //
 // Load mode: RTLD_NOW | RTLD_LOCAL. NOW resolves every symbol at load, so a plugin built
@@ -203,6 +203,19 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::string& path) {
                                                         "and invoke are required); " +
                                                         host + "; " + kRebuild);
   }
+
+  // 5. The options schema: every constraint fits its option and every default keeps them, so
+  // a configuration that leaves an option out is valid.
+  if (d->options != nullptr) {
+    std::string problems;
+    for (const auto& spec : *d->options) {
+      for (const auto& p : schema_problems(spec)) problems += (problems.empty() ? "" : "; ") + p;
+    }
+    if (!problems.empty()) {
+      throw PluginLoadError(Kind::kInvalidDescriptor, path + ": " + who(*d) + " has an invalid options schema: " +
+                                                          problems + "; fix its TRAINSCOPE_PLUGIN(...) options");
+    }
+  }
   return std::make_shared<DllLibrary>(std::move(library), d, path);
 }
 
@@ -211,7 +224,7 @@ PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, const Opt
   const PluginDescriptor& d = library_->descriptor();
   name_ = d.name;
   std::string error;
-  // 5. The factory: the constructor runs inside the plugin's library, which catches.
+  // 6. The factory: the constructor runs inside the plugin's library, which catches.
   plugin_ = d.create(options_, &error);
   if (plugin_ == nullptr) {
     throw PluginLoadError(Kind::kCreateFailed,

@@ -22,13 +22,12 @@ class WeightNorm final : public trainscope::Plugin {
       : p_(opt.get<double>("norm_type")),
         per_parameter_(opt.get<bool>("per_parameter")),
         prefix_(opt.get<std::string>("prefix")) {
-    if (!(p_ >= 1.0) || std::isinf(p_)) {
-      throw std::invalid_argument("weight_norm: norm_type must be a finite number >= 1 (got " + std::to_string(p_) +
-                                  "); use 2 for the Euclidean norm");
-    }
-    if (prefix_.empty() || prefix_.back() == '/') {
-      throw std::invalid_argument("weight_norm: prefix must be a non-empty tag prefix without a trailing '/', e.g. "
-                                  "prefix = \"weight_norm\"");
+    // The schema keeps norm_type finite and >= 1 and prefix non-empty; the form of the prefix
+    // is this plugin's own rule.
+    if (prefix_.back() == '/') {
+      throw std::invalid_argument(
+          "weight_norm: prefix must be a tag prefix without a trailing '/', e.g. "
+          "prefix = \"weight_norm\"");
     }
   }
 
@@ -55,6 +54,6 @@ class WeightNorm final : public trainscope::Plugin {
 }  // namespace
 
 TRAINSCOPE_PLUGIN(WeightNorm, "weight_norm", "1.0.0",
-                  trainscope::option<double>("norm_type", 2.0, "p of the p-norm (>= 1)"),
+                  trainscope::option<double>("norm_type", 2.0, "p of the p-norm (2: Euclidean)").finite().min(1),
                   trainscope::option<bool>("per_parameter", true, "also one tag per parameter tensor"),
-                  trainscope::option<std::string>("prefix", "weight_norm", "tag prefix"))
+                  trainscope::option<std::string>("prefix", "weight_norm", "tag prefix").not_empty())

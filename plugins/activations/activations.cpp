@@ -26,15 +26,7 @@ class Activations final : public trainscope::Plugin {
   explicit Activations(const trainscope::Options& opt)
       : every_(opt.get<int64_t>("log_every_n_steps")),
         include_(opt.get<std::vector<std::string>>("include")),
-        exclude_(opt.get<std::vector<std::string>>("exclude")) {
-    if (every_ < 1) {
-      throw std::invalid_argument("activations: log_every_n_steps must be >= 1 (got " + std::to_string(every_) +
-                                  "); use 1 to log at every step the core calls the plugin");
-    }
-    if (include_.empty()) {
-      throw std::invalid_argument("activations: include is empty, so no layer would be logged; use [\"*\"] for all");
-    }
-  }
+        exclude_(opt.get<std::vector<std::string>>("exclude")) {}
 
   void on_train_batch_begin(trainscope::HookContext& ctx) override {
     const int64_t s = ctx.step() + 1;  // the optimizer step this batch makes
@@ -68,10 +60,10 @@ class Activations final : public trainscope::Plugin {
 
 }  // namespace
 
-TRAINSCOPE_PLUGIN(Activations, "activations", "1.0.0",
-                  trainscope::option<int64_t>("log_every_n_steps", 100,
-                                              "log at optimizer steps that are multiples of this (>= 1)"),
-                  trainscope::option<std::vector<std::string>>("include", {"*"},
-                                                               "globs of activation names to log"),
-                  trainscope::option<std::vector<std::string>>("exclude", {},
-                                                               "globs of activation names to skip"))
+TRAINSCOPE_PLUGIN(
+    Activations, "activations", "1.0.0",
+    trainscope::option<int64_t>("log_every_n_steps", 100, "log at optimizer steps that are multiples of this").min(1),
+    trainscope::option<std::vector<std::string>>("include", {"*"}, "globs of activation names to log")
+        .not_empty()
+        .globs(),
+    trainscope::option<std::vector<std::string>>("exclude", {}, "globs of activation names to skip").globs())

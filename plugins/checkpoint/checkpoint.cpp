@@ -146,22 +146,12 @@ class Checkpoint final : public trainscope::Plugin {
         keep_(opt.get<int64_t>("keep_best")),
         save_last_(opt.get<bool>("save_last")),
         dir_option_(opt.get<std::string>("dir")) {
-    if (monitor_.empty()) throw std::invalid_argument("checkpoint: monitor is empty; name a metric, e.g. \"val/loss\"");
-    if (!trainscope::valid_metric_mode(mode_)) {
-      throw std::invalid_argument("checkpoint: mode = \"" + mode_ +
-                                  "\" is not known; use \"min\", \"max\" or \"auto\"");
-    }
-    if (keep_ < 0) {
-      throw std::invalid_argument("checkpoint: keep_best = " + std::to_string(keep_) +
-                                  " must be >= 0 (the number of best checkpoints kept; 0 with save_last = true "
-                                  "keeps last.pt only)");
-    }
+    // A relation between two options (the schema checks each option on its own).
     if (keep_ == 0 && !save_last_) {
       throw std::invalid_argument(
           "checkpoint: keep_best = 0 and save_last = false would save nothing; set keep_best "
           ">= 1 or save_last = true");
     }
-    if (dir_option_.empty()) throw std::invalid_argument("checkpoint: dir is empty; e.g. \"checkpoints/best\"");
     max_ = trainscope::maximise_metric(mode_, monitor_);
     std::string tag;
     for (unsigned char c : monitor_) tag += std::isalnum(c) || c == '.' || c == '-' ? static_cast<char>(c) : '_';
@@ -359,10 +349,13 @@ class Checkpoint final : public trainscope::Plugin {
 
 TRAINSCOPE_PLUGIN(
     Checkpoint, "checkpoint", "1.0.0",
-    trainscope::option<std::string>("monitor", "val/loss", "the metric that ranks checkpoints"),
+    trainscope::option<std::string>("monitor", "val/loss", "the metric that ranks checkpoints").not_empty(),
     trainscope::option<std::string>("mode", "auto",
                                     "\"min\", \"max\", or \"auto\" (max for names containing "
-                                    "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)"),
-    trainscope::option<int64_t>("keep_best", 3, "how many best checkpoints to keep"),
+                                    "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)")
+        .one_of(trainscope::kMetricModes),
+    trainscope::option<int64_t>("keep_best", 3, "how many best checkpoints to keep (0 with save_last: last.pt only)")
+        .min(0),
     trainscope::option<bool>("save_last", true, "also write last.pt at every evaluation"),
-    trainscope::option<std::string>("dir", "checkpoints/best", "where the files go (relative: to the run directory)"))
+    trainscope::option<std::string>("dir", "checkpoints/best", "where the files go (relative: to the run directory)")
+        .not_empty())

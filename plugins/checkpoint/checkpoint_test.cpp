@@ -197,15 +197,23 @@ TEST(Checkpoint, MissingMetricNamesTheAvailableOnes) {
 }
 
 TEST(Checkpoint, RejectsBadOptions) {
-  for (const std::string& bad : {std::string("keep_best = -1"), std::string("mode = \"up\""),
-                                 std::string("keep_best = 0\nsave_last = false"), std::string("dir = \"\"")}) {
-    try {
-      run_plugins("[[plugin]]\nname = \"checkpoint\"\non_error = \"abort\"\n" + bad + "\n");
-      ADD_FAILURE() << bad << " was accepted";
-    } catch (const PluginLoadError& e) {
-      EXPECT_NE(std::string(e.what()).find("checkpoint: " + bad.substr(0, bad.find(' '))), std::string::npos)
-          << e.what();
-    }
+  // One option at a time: the schema's constraints, reported when the configuration is read.
+  for (const auto& [bad, message] : std::vector<std::pair<std::string, std::string>>{
+           {"keep_best = -1", "'keep_best' = -1 is out of range: must be an integer >= 0"},
+           {"mode = \"up\"", "'mode' = \"up\" is not allowed: must be one of: \"min\", \"max\", \"auto\""},
+           {"dir = \"\"", "'dir' = \"\" is not allowed: must be a non-empty string"},
+           {"monitor = \"\"", "'monitor' = \"\" is not allowed: must be a non-empty string"}}) {
+    const auto problems = config_problems("[[plugin]]\nname = \"checkpoint\"\n" + bad + "\n");
+    ASSERT_EQ(problems.size(), 1u) << bad << ::testing::PrintToString(problems);
+    EXPECT_NE(problems[0].find("plugin 'checkpoint' option " + message), std::string::npos) << problems[0];
+  }
+  // Two options together: the constructor's check.
+  try {
+    run_plugins("[[plugin]]\nname = \"checkpoint\"\non_error = \"abort\"\nkeep_best = 0\nsave_last = false\n");
+    ADD_FAILURE() << "keep_best = 0 with save_last = false was accepted";
+  } catch (const PluginLoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint: keep_best = 0 and save_last = false"), std::string::npos)
+        << e.what();
   }
 }
 

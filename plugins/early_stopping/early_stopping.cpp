@@ -33,20 +33,6 @@ class EarlyStopping final : public trainscope::Plugin {
         mode_(opt.get<std::string>("mode")),
         patience_(opt.get<int64_t>("patience")),
         min_delta_(opt.get<double>("min_delta")) {
-    if (monitor_.empty())
-      throw std::invalid_argument("early_stopping: monitor is empty; name a metric, e.g. \"val/loss\"");
-    if (!trainscope::valid_metric_mode(mode_)) {
-      throw std::invalid_argument("early_stopping: mode = \"" + mode_ +
-                                  "\" is not known; use \"min\", \"max\" or \"auto\"");
-    }
-    if (patience_ < 1) {
-      throw std::invalid_argument("early_stopping: patience = " + std::to_string(patience_) +
-                                  " must be >= 1 (the number of evaluations without improvement before stopping)");
-    }
-    if (!(min_delta_ >= 0) || !std::isfinite(min_delta_)) {
-      throw std::invalid_argument("early_stopping: min_delta = " + std::to_string(min_delta_) +
-                                  " must be a finite number >= 0 (the smallest change that counts as an improvement)");
-    }
     max_ = trainscope::maximise_metric(mode_, monitor_);
   }
 
@@ -155,9 +141,11 @@ class EarlyStopping final : public trainscope::Plugin {
 
 TRAINSCOPE_PLUGIN(
     EarlyStopping, "early_stopping", "1.0.0",
-    trainscope::option<std::string>("monitor", "val/loss", "the metric to watch (a key of the epoch's metrics)"),
+    trainscope::option<std::string>("monitor", "val/loss", "the metric to watch (a key of the epoch's metrics)")
+        .not_empty(),
     trainscope::option<std::string>("mode", "auto",
                                     "\"min\", \"max\", or \"auto\" (max for names containing "
-                                    "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)"),
-    trainscope::option<int64_t>("patience", 3, "evaluations without improvement before stopping"),
-    trainscope::option<double>("min_delta", 0.0, "an improvement must beat the best by more than this"))
+                                    "acc, top, precision, recall, f1, auc, iou, dice or map; min otherwise)")
+        .one_of(trainscope::kMetricModes),
+    trainscope::option<int64_t>("patience", 3, "evaluations without improvement before stopping").min(1),
+    trainscope::option<double>("min_delta", 0.0, "an improvement must beat the best by more than this").finite().min(0))

@@ -31,15 +31,7 @@ class Embeddings final : public trainscope::Plugin {
   explicit Embeddings(const trainscope::Options& opt)
       : layer_(opt.get<std::string>("layer")),
         samples_(opt.get<int64_t>("samples")),
-        thumbnails_(opt.get<bool>("thumbnails")) {
-    if (layer_.empty())
-      throw std::invalid_argument(
-          "embeddings: option 'layer' is empty; name a tap of the model (\"features\" for every zoo model) or, "
-          "for a Sequential model, one of its children");
-    if (samples_ < 1)
-      throw std::invalid_argument("embeddings: option 'samples' must be >= 1 (got " + std::to_string(samples_) +
-                                  "); it is the number of validation samples shown in the projector");
-  }
+        thumbnails_(opt.get<bool>("thumbnails")) {}
 
   void on_validation_begin(trainscope::HookContext&) override { reset(); }
 
@@ -152,9 +144,10 @@ class Embeddings final : public trainscope::Plugin {
 
 }  // namespace
 
-TRAINSCOPE_PLUGIN(Embeddings, "embeddings", "1.0.0",
-                  trainscope::option<std::string>("layer", "features",
-                                                  "tap (or Sequential child) whose output is the embedding"),
-                  trainscope::option<int64_t>("samples", 256, "number of validation samples (the first ones)"),
-                  trainscope::option<bool>("thumbnails", true,
-                                           "send the input images as sprite thumbnails (inputs [N, 1|3, H, W])"))
+TRAINSCOPE_PLUGIN(
+    Embeddings, "embeddings", "1.0.0",
+    trainscope::option<std::string>(
+        "layer", "features", "tap (\"features\" for every zoo model) or Sequential child whose output is the embedding")
+        .not_empty(),
+    trainscope::option<int64_t>("samples", 256, "validation samples shown in the projector (the first ones)").min(1),
+    trainscope::option<bool>("thumbnails", true, "send the input images as sprite thumbnails (inputs [N, 1|3, H, W])"))

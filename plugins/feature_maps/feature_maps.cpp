@@ -34,19 +34,6 @@ class FeatureMaps final : public trainscope::Plugin {
         channels_(opt.get<int64_t>("channels")),
         sample_index_(opt.get<int64_t>("sample_index")),
         padding_(opt.get<int64_t>("padding")) {
-    if (layers_.empty()) {
-      throw std::invalid_argument("feature_maps: layers is empty; name the layers (e.g. [\"conv1\"]) or use [\"*\"]");
-    }
-    if (channels_ < 1) {
-      throw std::invalid_argument("feature_maps: channels must be >= 1 (got " + std::to_string(channels_) + ")");
-    }
-    if (sample_index_ < 0) {
-      throw std::invalid_argument("feature_maps: sample_index must be >= 0 (got " + std::to_string(sample_index_) +
-                                  ")");
-    }
-    if (padding_ < 0) {
-      throw std::invalid_argument("feature_maps: padding must be >= 0 (got " + std::to_string(padding_) + ")");
-    }
     all_ = std::any_of(layers_.begin(), layers_.end(), trainscope::has_glob);
   }
 
@@ -125,7 +112,9 @@ class FeatureMaps final : public trainscope::Plugin {
 
 TRAINSCOPE_PLUGIN(FeatureMaps, "feature_maps", "1.0.0",
                   trainscope::option<std::vector<std::string>>(
-                      "layers", {"*"}, "activation names or globs; globs take the 4-D activations only"),
-                  trainscope::option<int64_t>("channels", 8, "how many channels (the first ones) per layer"),
-                  trainscope::option<int64_t>("sample_index", 0, "which sample of the first training batch"),
-                  trainscope::option<int64_t>("padding", 1, "white pixels between tiles"))
+                      "layers", {"*"}, "activation names or globs; globs take the 4-D activations only")
+                      .not_empty()
+                      .globs(),
+                  trainscope::option<int64_t>("channels", 8, "how many channels (the first ones) per layer").min(1),
+                  trainscope::option<int64_t>("sample_index", 0, "which sample of the first training batch").min(0),
+                  trainscope::option<int64_t>("padding", 1, "white pixels between tiles").min(0))

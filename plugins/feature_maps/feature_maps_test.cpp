@@ -181,22 +181,14 @@ on_error = "abort"
 }
 
 TEST(FeatureMaps, BadOptionsAreRefusedNamingTheOption) {
-  auto lib = bundled_catalog().find("feature_maps");
-  ASSERT_TRUE(lib);
-  for (const auto& [name, value, message] : std::vector<std::tuple<std::string, OptionValue, std::string>>{
-           {"channels", int64_t{0}, "channels must be >= 1"},
-           {"sample_index", int64_t{-1}, "sample_index must be >= 0"},
-           {"padding", int64_t{-1}, "padding must be >= 0"},
-           {"layers", std::vector<std::string>{}, "layers is empty"}}) {
-    Options o;
-    for (const auto& spec : lib->options()) o.set(spec.name, spec.default_value);
-    o.set(name, value);
-    try {
-      PluginInstance instance(lib, o);
-      ADD_FAILURE() << name << " was accepted";
-    } catch (const std::exception& e) {
-      EXPECT_NE(std::string(e.what()).find("feature_maps: " + message), std::string::npos) << e.what();
-    }
+  for (const auto& [toml, message] : std::vector<std::pair<std::string, std::string>>{
+           {"channels = 0", "'channels' = 0 is out of range: must be an integer >= 1"},
+           {"sample_index = -1", "'sample_index' = -1 is out of range: must be an integer >= 0"},
+           {"padding = -1", "'padding' = -1 is out of range: must be an integer >= 0"},
+           {"layers = []", "'layers' = [] is not allowed: must be a non-empty list of glob patterns"}}) {
+    const auto problems = config_problems("[[plugin]]\nname = \"feature_maps\"\n" + toml + "\n");
+    ASSERT_EQ(problems.size(), 1u) << toml << ::testing::PrintToString(problems);
+    EXPECT_NE(problems[0].find("plugin 'feature_maps' option " + message), std::string::npos) << problems[0];
   }
 }
 

@@ -31,16 +31,7 @@ class GradCam final : public trainscope::Plugin {
   explicit GradCam(const trainscope::Options& opt)
       : layer_(opt.get<std::string>("layer")),
         samples_(opt.get<int64_t>("samples")),
-        class_(opt.get<int64_t>("class")) {
-    if (layer_.empty()) throw std::invalid_argument("gradcam: layer is empty; name a 4-D activation such as \"conv2\"");
-    if (samples_ < 1) {
-      throw std::invalid_argument("gradcam: samples must be >= 1 (got " + std::to_string(samples_) + ")");
-    }
-    if (class_ < -1) {
-      throw std::invalid_argument("gradcam: class must be -1 (the predicted class) or a class index >= 0 (got " +
-                                  std::to_string(class_) + ")");
-    }
-  }
+        class_(opt.get<int64_t>("class")) {}
 
   // Fallback samples, for runs without validation hooks.
   void on_train_batch_begin(trainscope::HookContext& ctx) override {
@@ -87,7 +78,8 @@ class GradCam final : public trainscope::Plugin {
 
 }  // namespace
 
-TRAINSCOPE_PLUGIN(GradCam, "gradcam", "1.0.0",
-                  trainscope::option<std::string>("layer", "conv2", "the 4-D activation (tap) the map is computed on"),
-                  trainscope::option<int64_t>("samples", 4, "how many samples of the first validation batch"),
-                  trainscope::option<int64_t>("class", -1, "class to explain; -1: each sample's predicted class"))
+TRAINSCOPE_PLUGIN(
+    GradCam, "gradcam", "1.0.0",
+    trainscope::option<std::string>("layer", "conv2", "the 4-D activation (tap) the map is computed on").not_empty(),
+    trainscope::option<int64_t>("samples", 4, "how many samples of the first validation batch").min(1),
+    trainscope::option<int64_t>("class", -1, "class index to explain; -1: each sample's predicted class").min(-1))

@@ -55,12 +55,7 @@ class RngRestore {
 class Graph final : public trainscope::Plugin {
  public:
   explicit Graph(const trainscope::Options& o)
-      : samples_(o.get<int64_t>("samples")), on_resume_(o.get<bool>("on_resume")) {
-    if (samples_ < 0) {
-      throw std::invalid_argument("graph: option 'samples' is " + std::to_string(samples_) +
-                                  "; use 1 (one sample), n > 1, or 0 (the whole first batch)");
-    }
-  }
+      : samples_(o.get<int64_t>("samples")), on_resume_(o.get<bool>("on_resume")) {}
 
   void on_load_checkpoint(trainscope::HookContext& ctx) override {
     // The run being resumed already holds the graph: TensorBoard keeps one graph per run.
@@ -91,6 +86,7 @@ class Graph final : public trainscope::Plugin {
 
 TRAINSCOPE_PLUGIN(Graph, "graph", "1.0.0",
                   trainscope::option<int64_t>("samples", 1,
-                                              "samples of the first training batch to trace on (0: the whole batch)"),
+                                              "samples of the first training batch to trace on (0: the whole batch)")
+                      .min(0),
                   trainscope::option<bool>("on_resume", false,
                                            "write the graph again when the run resumes from a checkpoint"))

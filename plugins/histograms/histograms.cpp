@@ -39,13 +39,7 @@ class Histograms final : public trainscope::Plugin {
         weights_(opt.get<bool>("weights")),
         grads_(opt.get<bool>("grads")),
         update_ratio_(opt.get<bool>("update_ratio")) {
-    if (every_steps_ < 0)
-      throw std::invalid_argument("histograms: log_every_n_steps must be >= 0 (0 logs per epoch), got " +
-                                  std::to_string(every_steps_));
-    if (every_epochs_ < 1)
-      throw std::invalid_argument("histograms: log_every_n_epochs must be >= 1, got " + std::to_string(every_epochs_));
-    if (include_.empty())
-      throw std::invalid_argument("histograms: include is empty, so nothing would be logged; use [\"*\"] for all");
+    // A relation between three options (the schema checks each option on its own).
     if (!weights_ && !grads_ && !update_ratio_)
       throw std::invalid_argument("histograms: weights, grads and update_ratio are all false: enable at least one");
   }
@@ -133,16 +127,22 @@ class Histograms final : public trainscope::Plugin {
 
 }  // namespace
 
-TRAINSCOPE_PLUGIN(Histograms, "histograms", "1.0.0",
-                  trainscope::option<std::vector<std::string>>("include", std::vector<std::string>{"*"},
-                                                               "parameter name globs to log (fnmatch, e.g. \"conv*.weight\")"),
-                  trainscope::option<std::vector<std::string>>("exclude", std::vector<std::string>{},
-                                                               "parameter name globs to leave out (applied after include)"),
-                  trainscope::option<int64_t>("log_every_n_steps", 0,
-                                              "log at every N-th optimizer step; 0 = per epoch (see log_every_n_epochs)"),
-                  trainscope::option<int64_t>("log_every_n_epochs", 1,
-                                              "with log_every_n_steps = 0: log at the end of every N-th epoch"),
-                  trainscope::option<bool>("weights", true, "log weight histograms (weights/<param>)"),
-                  trainscope::option<bool>("grads", true, "log gradient histograms (grads/<param>)"),
-                  trainscope::option<bool>("update_ratio", false,
-                                           "log ||w_after - w_before|| / ||w_before|| per optimizer step (update_ratio/<param>)"))
+TRAINSCOPE_PLUGIN(
+    Histograms, "histograms", "1.0.0",
+    trainscope::option<std::vector<std::string>>("include", std::vector<std::string>{"*"},
+                                                 "parameter name globs to log (fnmatch, e.g. \"conv*.weight\")")
+        .not_empty()
+        .globs(),
+    trainscope::option<std::vector<std::string>>("exclude", std::vector<std::string>{},
+                                                 "parameter name globs to leave out (applied after include)")
+        .globs(),
+    trainscope::option<int64_t>("log_every_n_steps", 0,
+                                "log at every N-th optimizer step; 0 = per epoch (see log_every_n_epochs)")
+        .min(0),
+    trainscope::option<int64_t>("log_every_n_epochs", 1,
+                                "with log_every_n_steps = 0: log at the end of every N-th epoch")
+        .min(1),
+    trainscope::option<bool>("weights", true, "log weight histograms (weights/<param>)"),
+    trainscope::option<bool>("grads", true, "log gradient histograms (grads/<param>)"),
+    trainscope::option<bool>("update_ratio", false,
+                             "log ||w_after - w_before|| / ||w_before|| per optimizer step (update_ratio/<param>)"))

@@ -44,12 +44,9 @@ trainscope::HParamValue to_hparam(const trainscope::OptionValue& v) {
 class HParams final : public trainscope::Plugin {
  public:
   explicit HParams(const trainscope::Options& opt) : description_(opt.get<std::string>("description")) {
-    const auto names = opt.get<std::vector<std::string>>("metrics");
-    if (names.empty()) {
-      throw std::invalid_argument(
-          "hparams: metrics is empty; list at least one metric key, e.g. metrics = [\"val/loss\", \"val/accuracy\"]");
-    }
-    for (const auto& entry : names) {
+    // The entries' form (name or name:min / name:max, each name once) is checked here: it is a
+    // small language of its own, not a range the schema can state.
+    for (const auto& entry : opt.get<std::vector<std::string>>("metrics")) {
       Monitored m;
       m.key = entry;
       m.minimize = !trainscope::higher_is_better(entry);  // the same "auto" as early_stopping
@@ -140,5 +137,6 @@ TRAINSCOPE_PLUGIN(HParams, "hparams", "1.0.0",
                   trainscope::option<std::vector<std::string>>(
                       "metrics", std::vector<std::string>{"val/loss", "val/accuracy"},
                       "ctx.metrics() keys whose best and final values are the session's metrics; "
-                      "loss-like names are minimized, others maximized; force with a :min / :max suffix"),
+                      "loss-like names are minimized, others maximized; force with a :min / :max suffix")
+                      .not_empty(),
                   trainscope::option<std::string>("description", "", "the experiment's description"))

@@ -196,7 +196,12 @@ TEST(HParamsPlugin, SessionEndsWithFailureWhenTrainingThrows) {
 }
 
 TEST(HParamsPlugin, RejectsBadOptions) {
-  for (const char* bad : {"metrics = []", "metrics = [\"val/loss:avg\"]", "metrics = [\"val/loss\", \"val/loss\"]"}) {
+  const auto problems = config_problems("[[plugin]]\nname = \"hparams\"\nmetrics = []\n");  // the schema's
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  EXPECT_NE(problems[0].find("plugin 'hparams' option 'metrics' = [] is not allowed: must be a non-empty list"),
+            std::string::npos)
+      << problems[0];
+  for (const char* bad : {"metrics = [\"val/loss:avg\"]", "metrics = [\"val/loss\", \"val/loss\"]"}) {  // the ctor's
     try {
       run_plugins(std::string("[[plugin]]\nname = \"hparams\"\non_error = \"abort\"\n") + bad + "\n");
       ADD_FAILURE() << bad << " was accepted";

@@ -21,20 +21,10 @@
 
 namespace {
 
-std::vector<double> parse_numbers(const std::vector<std::string>& texts, const std::string& option, bool positive) {
-  if (texts.empty())
-    throw std::invalid_argument("images: " + option + " is empty: give one value for all channels or one per channel");
+// The schema (.numeric()) guarantees every item is a finite decimal number.
+std::vector<double> parse_numbers(const std::vector<std::string>& texts) {
   std::vector<double> out;
-  for (const auto& t : texts) {
-    char* end = nullptr;
-    errno = 0;
-    const double v = std::strtod(t.c_str(), &end);
-    if (t.empty() || end != t.c_str() + t.size() || errno != 0 || !std::isfinite(v))
-      throw std::invalid_argument("images: " + option + ": '" + t + "' is not a number (write e.g. [\"0.2860\"])");
-    if (positive && !(v > 0))
-      throw std::invalid_argument("images: " + option + " values must be > 0, got " + t);
-    out.push_back(v);
-  }
+  for (const auto& t : texts) out.push_back(std::strtod(t.c_str(), nullptr));
   return out;
 }
 
@@ -46,15 +36,9 @@ class Images final : public trainscope::Plugin {
         padding_(opt.get<int64_t>("padding")),
         pad_value_(opt.get<double>("pad_value")),
         every_epochs_(opt.get<int64_t>("log_every_n_epochs")),
-        mean_(parse_numbers(opt.get<std::vector<std::string>>("mean"), "mean", false)),
-        std_(parse_numbers(opt.get<std::vector<std::string>>("std"), "std", true)) {
-    if (count_ < 1) throw std::invalid_argument("images: num_images must be >= 1, got " + std::to_string(count_));
-    if (nrow_ < 1) throw std::invalid_argument("images: nrow must be >= 1, got " + std::to_string(nrow_));
-    if (padding_ < 0) throw std::invalid_argument("images: padding must be >= 0, got " + std::to_string(padding_));
-    if (!(pad_value_ >= 0 && pad_value_ <= 1))
-      throw std::invalid_argument("images: pad_value must be in [0, 1], got " + std::to_string(pad_value_));
-    if (every_epochs_ < 1)
-      throw std::invalid_argument("images: log_every_n_epochs must be >= 1, got " + std::to_string(every_epochs_));
+        mean_(parse_numbers(opt.get<std::vector<std::string>>("mean"))),
+        std_(parse_numbers(opt.get<std::vector<std::string>>("std"))) {
+    // A relation between two options (the schema checks each option on its own).
     if (mean_.size() != std_.size() && mean_.size() != 1 && std_.size() != 1)
       throw std::invalid_argument("images: mean has " + std::to_string(mean_.size()) + " values and std " +
                                   std::to_string(std_.size()) + ": give one value or one per channel for each");
@@ -129,15 +113,21 @@ class Images final : public trainscope::Plugin {
 
 }  // namespace
 
-TRAINSCOPE_PLUGIN(Images, "images", "1.0.0",
-                  trainscope::option<int64_t>("num_images", 16, "how many samples of the batch to show"),
-                  trainscope::option<int64_t>("nrow", 8, "images per row of the grid (as make_grid)"),
-                  trainscope::option<int64_t>("padding", 2, "pixels around and between the images (as make_grid)"),
-                  trainscope::option<double>("pad_value", 0.0, "grey level of the padding, 0 (black) to 1 (white)"),
-                  trainscope::option<int64_t>("log_every_n_epochs", 1, "log at the end of every N-th epoch"),
-                  trainscope::option<std::vector<std::string>>("mean", std::vector<std::string>{"0.2860"},
-                                                               "normalisation mean: one value or one per channel "
-                                                               "(default: Fashion-MNIST's)"),
-                  trainscope::option<std::vector<std::string>>("std", std::vector<std::string>{"0.3530"},
-                                                               "normalisation std: one value or one per channel "
-                                                               "(default: Fashion-MNIST's)"))
+TRAINSCOPE_PLUGIN(
+    Images, "images", "1.0.0",
+    trainscope::option<int64_t>("num_images", 16, "how many samples of the batch to show").min(1),
+    trainscope::option<int64_t>("nrow", 8, "images per row of the grid (as make_grid)").min(1),
+    trainscope::option<int64_t>("padding", 2, "pixels around and between the images (as make_grid)").min(0),
+    trainscope::option<double>("pad_value", 0.0, "grey level of the padding, 0 (black) to 1 (white)").range(0, 1),
+    trainscope::option<int64_t>("log_every_n_epochs", 1, "log at the end of every N-th epoch").min(1),
+    trainscope::option<std::vector<std::string>>("mean", std::vector<std::string>{"0.2860"},
+                                                 "normalisation mean: one value or one per channel "
+                                                 "(default: Fashion-MNIST's)")
+        .not_empty()
+        .numeric(),
+    trainscope::option<std::vector<std::string>>("std", std::vector<std::string>{"0.3530"},
+                                                 "normalisation std: one value or one per channel "
+                                                 "(default: Fashion-MNIST's)")
+        .not_empty()
+        .numeric()
+        .greater_than(0))

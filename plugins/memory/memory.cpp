@@ -58,8 +58,7 @@ class Memory final : public trainscope::Plugin {
         per_phase_(opt.get<bool>("per_phase")),
         cpu_(opt.get<bool>("cpu")),
         cuda_wanted_(opt.get<bool>("cuda")) {
-    if (every_ < 1)
-      throw std::invalid_argument("memory: log_every_n_steps must be >= 1, got " + std::to_string(every_));
+    // A relation between two options (the schema checks each option on its own).
     if (!cpu_ && !cuda_wanted_) throw std::invalid_argument("memory: cpu and cuda are both false: enable one");
   }
 
@@ -138,9 +137,10 @@ class Memory final : public trainscope::Plugin {
 }  // namespace
 
 TRAINSCOPE_PLUGIN(Memory, "memory", "1.0.0",
-                  trainscope::option<int64_t>("log_every_n_steps", 50, "log at every N-th optimizer step"),
+                  trainscope::option<int64_t>("log_every_n_steps", 50, "log at every N-th optimizer step").min(1),
                   trainscope::option<bool>("per_phase", true,
                                            "CUDA peaks per phase (forward, backward, optimizer); resets the "
                                            "allocator's peak counters at those steps"),
                   trainscope::option<bool>("cpu", true, "log the process's resident set (memory/cpu/...)"),
-                  trainscope::option<bool>("cuda", true, "log the CUDA allocator's figures on a CUDA run (memory/cuda/...)"))
+                  trainscope::option<bool>("cuda", true,
+                                           "log the CUDA allocator's figures on a CUDA run (memory/cuda/...)"))

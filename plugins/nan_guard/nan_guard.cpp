@@ -37,20 +37,7 @@ class NanGuard final : public trainscope::Plugin {
       : check_grads_(opt.get<bool>("check_grads")),
         every_(opt.get<int64_t>("check_every_n_steps")),
         max_skips_(opt.get<int64_t>("max_consecutive_skips")) {
-    const auto action = opt.get<std::string>("action");
-    if (action != "skip" && action != "stop") {
-      throw std::invalid_argument("nan_guard: action = \"" + action +
-                                  "\" is not known; use \"skip\" (skip the optimizer step) or \"stop\" (end the fit)");
-    }
-    stop_ = action == "stop";
-    if (every_ < 1) {
-      throw std::invalid_argument("nan_guard: check_every_n_steps = " + std::to_string(every_) +
-                                  " must be >= 1 (1 checks every step)");
-    }
-    if (max_skips_ < 0) {
-      throw std::invalid_argument("nan_guard: max_consecutive_skips = " + std::to_string(max_skips_) +
-                                  " must be >= 0 (0: never stop after skips)");
-    }
+    stop_ = opt.get<std::string>("action") == "stop";  // the schema allows "skip" and "stop"
   }
 
   void on_fit_begin(trainscope::HookContext& ctx) override {
@@ -206,11 +193,14 @@ class NanGuard final : public trainscope::Plugin {
 TRAINSCOPE_PLUGIN(NanGuard, "nan_guard", "1.0.0",
                   trainscope::option<std::string>("action", "skip",
                                                   "on a non-finite loss or gradient: \"skip\" the optimizer step "
-                                                  "and go on, or \"stop\" the fit (the step is skipped too)"),
+                                                  "and go on, or \"stop\" the fit (the step is skipped too)")
+                      .one_of({"skip", "stop"}),
                   trainscope::option<bool>("check_grads", true,
                                            "check every parameter's gradient too (false: the loss only)"),
                   trainscope::option<int64_t>("check_every_n_steps", 1,
-                                              "check every n-th optimizer step (each check is one device read)"),
+                                              "check every n-th optimizer step (each check is one device read)")
+                      .min(1),
                   trainscope::option<int64_t>("max_consecutive_skips", 10,
                                               "with action = \"skip\": stop after this many non-finite checked "
-                                              "steps in a row (0: never)"))
+                                              "steps in a row (0: never)")
+                      .min(0))

@@ -26,11 +26,7 @@ constexpr double kMinimumCount = 1e-7;   // compute_curve's _MINIMUM_COUNT
 
 class PrCurves final : public trainscope::Plugin {
  public:
-  explicit PrCurves(const trainscope::Options& opt) : n_(opt.get<int64_t>("num_thresholds")) {
-    if (n_ < 2 || n_ > kMaxThresholds)
-      throw std::invalid_argument("pr_curves: option 'num_thresholds' must be in 2..127 (got " + std::to_string(n_) +
-                                  "); 127 is PyTorch's default and TensorBoard's limit");
-  }
+  explicit PrCurves(const trainscope::Options& opt) : n_(opt.get<int64_t>("num_thresholds")) {}
 
   void on_validation_begin(trainscope::HookContext&) override { counts_ = at::Tensor(); }
 
@@ -100,4 +96,5 @@ class PrCurves final : public trainscope::Plugin {
 
 TRAINSCOPE_PLUGIN(PrCurves, "pr_curves", "1.0.0",
                   trainscope::option<int64_t>("num_thresholds", 127,
-                                              "thresholds per curve, 2..127 (PyTorch's add_pr_curve default)"))
+                                              "thresholds per curve (127: PyTorch's default and TensorBoard's limit)")
+                      .range(2, kMaxThresholds))

@@ -55,15 +55,6 @@ struct Schedule {
   }
 };
 
-int64_t non_negative(const trainscope::Options& o, const char* name, int64_t min) {
-  const int64_t v = o.get<int64_t>(name);
-  if (v < min) {
-    throw std::invalid_argument("profiler: option '" + std::string(name) + "' is " + std::to_string(v) +
-                                "; it must be >= " + std::to_string(min));
-  }
-  return v;
-}
-
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 // ---- Top operators ------------------------------------------------------------------------
@@ -187,13 +178,13 @@ class Profiler final : public trainscope::Plugin {
         record_shapes_(o.get<bool>("record_shapes")),
         profile_memory_(o.get<bool>("profile_memory")),
         with_stack_(o.get<bool>("with_stack")),
-        timing_every_(non_negative(o, "timing_every_n_steps", 0)),
-        top_ops_(non_negative(o, "top_ops", 0)) {
-    schedule_.skip_first = non_negative(o, "skip_first", 0);
-    schedule_.wait = non_negative(o, "wait", 0);
-    schedule_.warmup = non_negative(o, "warmup", 0);
-    schedule_.active = non_negative(o, "active", 1);
-    schedule_.repeat = non_negative(o, "repeat", 0);
+        timing_every_(o.get<int64_t>("timing_every_n_steps")),
+        top_ops_(o.get<int64_t>("top_ops")) {
+    schedule_.skip_first = o.get<int64_t>("skip_first");
+    schedule_.wait = o.get<int64_t>("wait");
+    schedule_.warmup = o.get<int64_t>("warmup");
+    schedule_.active = o.get<int64_t>("active");
+    schedule_.repeat = o.get<int64_t>("repeat");
     // Kineto probes for GPUs when it starts and logs "gpuGetDeviceCount failed" at ERROR level
     // on a machine without a driver, which reads as a failure of the run. Without a GPU that
     // probe is all it would say: quieten it unless the user chose a level.
@@ -480,16 +471,16 @@ class Profiler final : public trainscope::Plugin {
 
 }  // namespace
 
-TRAINSCOPE_PLUGIN(Profiler, "profiler", "1.0.0",
-                  trainscope::option<int64_t>("wait", 1, "steps of each cycle with the profiler off"),
-                  trainscope::option<int64_t>("warmup", 1,
-                                              "steps of each cycle with the profiler warming up (not recorded)"),
-                  trainscope::option<int64_t>("active", 3, "steps of each cycle recorded into one trace"),
-                  trainscope::option<int64_t>("repeat", 1, "number of cycles (0: until the fit ends)"),
-                  trainscope::option<int64_t>("skip_first", 0, "steps to skip before the first cycle"),
-                  trainscope::option<bool>("trace", true, "run the Kineto profiler (false: timings only)"),
-                  trainscope::option<bool>("record_shapes", false, "record operator input shapes"),
-                  trainscope::option<bool>("profile_memory", false, "record tensor allocations and frees"),
-                  trainscope::option<bool>("with_stack", false, "record call stacks (TorchScript/Python frames only)"),
-                  trainscope::option<int64_t>("timing_every_n_steps", 1, "log phase timings every n steps (0: never)"),
-                  trainscope::option<int64_t>("top_ops", 15, "rows of the top-operators table per cycle (0: none)"))
+TRAINSCOPE_PLUGIN(
+    Profiler, "profiler", "1.0.0",
+    trainscope::option<int64_t>("wait", 1, "steps of each cycle with the profiler off").min(0),
+    trainscope::option<int64_t>("warmup", 1, "steps of each cycle with the profiler warming up (not recorded)"),
+    trainscope::option<int64_t>("active", 3, "steps of each cycle recorded into one trace").min(1),
+    trainscope::option<int64_t>("repeat", 1, "number of cycles (0: until the fit ends)").min(0),
+    trainscope::option<int64_t>("skip_first", 0, "steps to skip before the first cycle").min(0),
+    trainscope::option<bool>("trace", true, "run the Kineto profiler (false: timings only)"),
+    trainscope::option<bool>("record_shapes", false, "record operator input shapes"),
+    trainscope::option<bool>("profile_memory", false, "record tensor allocations and frees"),
+    trainscope::option<bool>("with_stack", false, "record call stacks (TorchScript/Python frames only)"),
+    trainscope::option<int64_t>("timing_every_n_steps", 1, "log phase timings every n steps (0: never)").min(0),
+    trainscope::option<int64_t>("top_ops", 15, "rows of the top-operators table per cycle (0: none)").min(0))

@@ -254,9 +254,14 @@ timing_every_n_steps = 3
 }
 
 TEST(Profiler, RejectsBadOptions) {
-  for (const char* bad : {"active = 0", "wait = -1", "repeat = -2", "timing_every_n_steps = -1"}) {
-    EXPECT_ANY_THROW(run_plugins(std::string("[[plugin]]\nname = \"profiler\"\non_error = \"abort\"\n") + bad + "\n"))
-        << bad;
+  for (const auto& [bad, message] : std::vector<std::pair<std::string, std::string>>{
+           {"active = 0", "'active' = 0 is out of range: must be an integer >= 1"},
+           {"wait = -1", "'wait' = -1 is out of range: must be an integer >= 0"},
+           {"repeat = -2", "'repeat' = -2 is out of range: must be an integer >= 0"},
+           {"timing_every_n_steps = -1", "'timing_every_n_steps' = -1 is out of range: must be an integer >= 0"}}) {
+    const auto problems = config_problems("[[plugin]]\nname = \"profiler\"\n" + bad + "\n");
+    ASSERT_EQ(problems.size(), 1u) << bad << ::testing::PrintToString(problems);
+    EXPECT_NE(problems[0].find("plugin 'profiler' option " + message), std::string::npos) << problems[0];
   }
 }
 

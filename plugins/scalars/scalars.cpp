@@ -33,14 +33,6 @@ class Scalars final : public trainscope::Plugin {
         perf_(opt.get<bool>("perf")),
         metrics_(opt.get<bool>("metrics")),
         layout_(opt.get<bool>("custom_scalars")) {
-    if (every_ < 1) {
-      throw std::invalid_argument("scalars: log_every_n_steps must be >= 1 (got " + std::to_string(every_) +
-                                  "); use 1 to log every step");
-    }
-    if (top_k_ < 0) {
-      throw std::invalid_argument("scalars: top_k must be >= 0 (got " + std::to_string(top_k_) +
-                                  "); use 0 to turn top-k accuracy off");
-    }
     topk_tag_ = "train/top" + std::to_string(top_k_);
   }
 
@@ -219,8 +211,10 @@ class Scalars final : public trainscope::Plugin {
 TRAINSCOPE_PLUGIN(
     Scalars, "scalars", "1.0.0",
     trainscope::option<int64_t>("log_every_n_steps", 1,
-                                "per-step tags (train/loss_step, lr/*, perf/*) every N optimizer steps"),
-    trainscope::option<int64_t>("top_k", 5, "k of train/top<k> (logged when outputs have more than k classes; 0: off)"),
+                                "per-step tags (train/loss_step, lr/*, perf/*) every N optimizer steps")
+        .min(1),
+    trainscope::option<int64_t>("top_k", 5, "k of train/top<k> (logged when outputs have more than k classes; 0: off)")
+        .min(0),
     trainscope::option<bool>("accuracy", true, "training accuracy and top-k of classification outputs, per epoch"),
     trainscope::option<bool>("lr", true, "learning rate of every parameter group (lr/group<g>)"),
     trainscope::option<bool>("perf", true, "throughput and step time from the host clock (perf/*)"),

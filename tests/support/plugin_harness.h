@@ -131,6 +131,17 @@ inline std::string base_config(const std::string& log_dir) {
          "[model]\nname = \"simple_cnn\"\n";
 }
 
+// The problems reading the base configuration plus `plugin_toml` reports, as `trainscope
+// validate` prints them ("test.toml:L:C: ..."); empty when the configuration is accepted.
+inline std::vector<std::string> config_problems(const std::string& plugin_toml) {
+  try {
+    parse_config(base_config(fresh_dir()) + plugin_toml, "test.toml", bundled_catalog());
+  } catch (const ConfigError& e) {
+    return e.problems();
+  }
+  return {};
+}
+
 // Runs a fit with the plugins of `plugin_toml` (its [[plugin]] tables, and an [hparams] table
 // if wanted) and reads back the events. Configuration errors fail the test with every problem.
 inline PluginRun run_plugins(const std::string& plugin_toml, const Setup& setup = {}) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace trainscope {
 
@@ -24,15 +25,16 @@ inline bool higher_is_better(std::string_view name) {
   return false;
 }
 
-// mode "max" / "min" as given; "auto": higher_is_better(name). Other modes: false, so check the
-// mode with valid_metric_mode() first.
+// The modes a monitoring plugin accepts; declare the option with .one_of(kMetricModes) so the
+// core refuses any other before the plugin exists.
+inline const std::vector<std::string> kMetricModes = {"min", "max", "auto"};
+
+// mode "max" / "min" as given; "auto": higher_is_better(name).
 inline bool maximise_metric(std::string_view mode, std::string_view name) {
   if (mode == "max") return true;
   if (mode == "min") return false;
   return higher_is_better(name);
 }
-
-inline bool valid_metric_mode(std::string_view mode) { return mode == "min" || mode == "max" || mode == "auto"; }
 
 // "a, b, c" (or "none"): the metric names a message offers when a monitored one is missing.
 inline std::string metric_names(const std::map<std::string, double>& metrics) {

@@ -22,8 +22,9 @@
 
 namespace trainscope {
 
-inline constexpr uint32_t kPluginAbiMajor = 1;
-inline constexpr uint32_t kPluginAbiMinor = 1;  // 1.1: HookContext::forward
+// 2.0: OptionSpec carries constraints (its layout changed). 1.1 added HookContext::forward.
+inline constexpr uint32_t kPluginAbiMajor = 2;
+inline constexpr uint32_t kPluginAbiMinor = 0;
 
 // The base class: one no-op virtual `on_<name>(HookContext&)` per row of hook_table.h (which
 // says when each is called). Override the ones you need; the bus calls only those.
