@@ -26,7 +26,7 @@ inline void add_value(const TensorflowLookup& lookup, T x, int j, SlotCounts& co
   lanes.max[j] = d > lanes.max[j] ? d : lanes.max[j];
   lanes.sum[j] += d;
   lanes.sum_squares[j] += d * d;
-  ++lanes.num[j];
+  ++lanes.num;
 }
 
 template <typename T>
@@ -96,18 +96,16 @@ StatLanes::StatLanes() {
     max[j] = -std::numeric_limits<double>::infinity();
     sum[j] = 0;
     sum_squares[j] = 0;
-    num[j] = 0;
   }
 }
 
 TfStats fold(const StatLanes& lanes) {
-  TfStats st{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), 0, 0, 0};
+  TfStats st{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), 0, 0, lanes.num};
   for (int j = 0; j < StatLanes::kLanes; ++j) {
     st.min = lanes.min[j] < st.min ? lanes.min[j] : st.min;
     st.max = lanes.max[j] > st.max ? lanes.max[j] : st.max;
     st.sum += lanes.sum[j];
     st.sum_squares += lanes.sum_squares[j];
-    st.num += lanes.num[j];
   }
   return st;
 }

@@ -21,7 +21,7 @@ struct Acc {
 
 TS_AVX2 inline Acc load_acc(const StatLanes& l, int base) {
   return {_mm256_load_pd(l.min + base), _mm256_load_pd(l.max + base), _mm256_load_pd(l.sum + base),
-          _mm256_load_pd(l.sum_squares + base), _mm256_load_si256(reinterpret_cast<const __m256i*>(l.num + base))};
+          _mm256_load_pd(l.sum_squares + base), _mm256_setzero_si256()};
 }
 
 TS_AVX2 inline void store_acc(const Acc& a, StatLanes& l, int base) {
@@ -29,7 +29,9 @@ TS_AVX2 inline void store_acc(const Acc& a, StatLanes& l, int base) {
   _mm256_store_pd(l.max + base, a.max);
   _mm256_store_pd(l.sum + base, a.sum);
   _mm256_store_pd(l.sum_squares + base, a.sq);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(l.num + base), a.num);
+  alignas(32) int64_t num[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(num), a.num);
+  l.num += num[0] + num[1] + num[2] + num[3];
 }
 
 // Sum lanes start at +0 and can never become -0 (+0 + -0 = +0 in round-to-nearest), so
@@ -51,11 +53,9 @@ TS_AVX2 inline void add_stats(Acc& a, __m256d x) {
 constexpr size_t kBatch = 16;
 
 inline void bump_all(const uint32_t* slots, size_t n, SlotCounts& counts) {
-  for (size_t i = 0; i < n; i += 4) {
+  for (size_t i = 0; i < n; i += 2) {
     ++counts.c[0][slots[i]];
     ++counts.c[1][slots[i + 1]];
-    ++counts.c[2][slots[i + 2]];
-    ++counts.c[3][slots[i + 3]];
   }
 }
 

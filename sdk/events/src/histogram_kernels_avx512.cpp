@@ -16,19 +16,21 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <limits>
+
 namespace trainscope::detail {
 namespace {
 
 #define TS_AVX512 __attribute__((target("avx512f,avx2,fma")))
 
+// Double-precision statistics of 8 lanes (for double input: min and max too).
 struct Acc {
   __m512d min, max, sum, sq;
-  __m512i num;
 };
 
 TS_AVX512 inline Acc load_acc(const StatLanes& l, int base) {
   return {_mm512_load_pd(l.min + base), _mm512_load_pd(l.max + base), _mm512_load_pd(l.sum + base),
-          _mm512_load_pd(l.sum_squares + base), _mm512_load_si512(l.num + base)};
+          _mm512_load_pd(l.sum_squares + base)};
 }
 
 TS_AVX512 inline void store_acc(const Acc& a, StatLanes& l, int base) {
@@ -36,17 +38,18 @@ TS_AVX512 inline void store_acc(const Acc& a, StatLanes& l, int base) {
   _mm512_store_pd(l.max + base, a.max);
   _mm512_store_pd(l.sum + base, a.sum);
   _mm512_store_pd(l.sum_squares + base, a.sq);
-  _mm512_store_si512(l.num + base, a.num);
+}
+
+TS_AVX512 inline void add_sums(Acc& a, __mmask8 finite, __m512d x) {
+  a.sum = _mm512_mask_add_pd(a.sum, finite, a.sum, x);
+  a.sq = _mm512_mask_add_pd(a.sq, finite, a.sq, _mm512_mul_pd(x, x));
 }
 
 // min/max: a < b ? a : b (max alike), i.e. the old value stays on ties, as in the portable
 // kernel; masked lanes (non-finite values) keep the old value.
-TS_AVX512 inline void add_stats(Acc& a, __mmask8 finite, __m512d x) {
+TS_AVX512 inline void add_min_max(Acc& a, __mmask8 finite, __m512d x) {
   a.min = _mm512_mask_min_pd(a.min, finite, x, a.min);
   a.max = _mm512_mask_max_pd(a.max, finite, x, a.max);
-  a.sum = _mm512_mask_add_pd(a.sum, finite, a.sum, x);
-  a.sq = _mm512_mask_add_pd(a.sq, finite, a.sq, _mm512_mul_pd(x, x));
-  a.num = _mm512_mask_add_epi64(a.num, finite, a.num, _mm512_set1_epi64(1));
 }
 
 // Slots are computed for a batch of blocks into a small buffer, then counted: counting
@@ -54,11 +57,9 @@ TS_AVX512 inline void add_stats(Acc& a, __mmask8 finite, __m512d x) {
 constexpr size_t kBatch = 16;
 
 inline void bump_all(const uint16_t* slots, size_t n, SlotCounts& counts) {
-  for (size_t i = 0; i < n; i += 4) {
+  for (size_t i = 0; i < n; i += 2) {
     ++counts.c[0][slots[i]];
     ++counts.c[1][slots[i + 1]];
-    ++counts.c[2][slots[i + 2]];
-    ++counts.c[3][slots[i + 3]];
   }
 }
 
@@ -85,25 +86,25 @@ class Approx {
         log_lo_(_mm512_load_ps(lookup.log32)),
         log_hi_(_mm512_load_ps(lookup.log32 + 16)),
         k_exp_(_mm512_set1_ps(lookup.k_exp)),
-        k_ln_(_mm512_set1_ps(lookup.k_ln)) {}
+        k_ln_(_mm512_set1_ps(lookup.k_ln)),
+        half_k_ln_(_mm512_set1_ps(0.5f * lookup.k_ln)) {}
 
-  TS_AVX512 __m512i slots(__m512 x, __mmask16& exact) const {
+  TS_AVX512 __m512i slots(__m512 x, __mmask16& exact, __mmask16& finite) const {
     const __m512i bits = _mm512_castps_si512(x);
     const __m512i mantissa = _mm512_and_si512(bits, _mm512_set1_epi32(0x007FFFFF));
     const __m512i expo = _mm512_and_si512(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(0xFF));
-    exact =
-        _mm512_cmpeq_epi32_mask(expo, _mm512_setzero_si512()) | _mm512_cmpeq_epi32_mask(expo, _mm512_set1_epi32(0xFF));
+    // Exponent 0 (zero, denormal) or 255 (inf, NaN): expo - 1 wraps to >= 254 unsigned.
+    exact = _mm512_cmp_epu32_mask(_mm512_sub_epi32(expo, _mm512_set1_epi32(1)), _mm512_set1_epi32(254), _MM_CMPINT_NLT);
+    finite = _mm512_cmpneq_epi32_mask(expo, _mm512_set1_epi32(0xFF));
     const __m512i cell = _mm512_srli_epi32(mantissa, 23 - 5);
     const __m512 m = _mm512_castsi512_ps(_mm512_or_si512(mantissa, _mm512_set1_epi32(0x3F800000)));
-    // r = m / mid(cell) - 1 in [-1/64, 1/64]; ln(1 + r) by four terms of its series.
+    // r = m / mid(cell) - 1 in [-1/64, 1/64]; ln(1 + r) = r - r^2 / 2 to within 1.3e-6,
+    // i.e. 1.4e-5 in k'.
     const __m512 r = _mm512_fmsub_ps(m, _mm512_permutex2var_ps(inv_lo_, cell, inv_hi_), _mm512_set1_ps(1.0f));
-    __m512 ln = _mm512_fmadd_ps(r, _mm512_set1_ps(-0.25f), _mm512_set1_ps(1.0f / 3.0f));
-    ln = _mm512_fmadd_ps(ln, r, _mm512_set1_ps(-0.5f));
-    ln = _mm512_fmadd_ps(ln, r, _mm512_set1_ps(1.0f));
-    ln = _mm512_mul_ps(ln, r);
+    __m512 part = _mm512_fmadd_ps(r, k_ln_, _mm512_permutex2var_ps(log_lo_, cell, log_hi_));
+    part = _mm512_fnmadd_ps(_mm512_mul_ps(r, r), half_k_ln_, part);
     const __m512 e = _mm512_cvtepi32_ps(_mm512_sub_epi32(expo, _mm512_set1_epi32(127)));
-    const __m512 k = _mm512_add_ps(_mm512_mul_ps(e, k_exp_),
-                                   _mm512_fmadd_ps(ln, k_ln_, _mm512_permutex2var_ps(log_lo_, cell, log_hi_)));
+    const __m512 k = _mm512_fmadd_ps(e, k_exp_, part);
     const __m512 nearest = _mm512_roundscale_ps(k, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     exact |= _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(k, nearest)),
                                 _mm512_set1_ps(TensorflowLookup::kTfUncertain), _CMP_LT_OQ);
@@ -116,44 +117,59 @@ class Approx {
   }
 
  private:
-  __m512 inv_lo_, inv_hi_, log_lo_, log_hi_, k_exp_, k_ln_;
+  __m512 inv_lo_, inv_hi_, log_lo_, log_hi_, k_exp_, k_ln_, half_k_ln_;
 };
 
 TS_AVX512 void slots_float(const float* v, size_t blocks, uint32_t* out) {
   const TensorflowLookup& lookup = tensorflow_lookup();
   const Approx approx(lookup);
   for (size_t b = 0; b < blocks; ++b, v += 16, out += 16) {
-    __mmask16 exact;
-    const __m512i slots = approx.slots(_mm512_loadu_ps(v), exact);
+    __mmask16 exact, finite;
+    const __m512i slots = approx.slots(_mm512_loadu_ps(v), exact, finite);
     _mm512_storeu_si512(out, fix_exact(lookup, v, exact, slots));
   }
 }
 
+// Float input: min and max stay in float (exact: float -> double keeps order and value) and
+// are merged into the double lanes at the end with the same keep-the-old-on-ties rule; the
+// sums run in double.
 TS_AVX512 void blocks_float(const float* v, size_t blocks, SlotCounts& counts, StatLanes& lanes) {
   const TensorflowLookup& lookup = tensorflow_lookup();
   const Approx approx(lookup);
-  const __m512i exp_mask = _mm512_set1_epi32(0x7F800000);
   Acc lo = load_acc(lanes, 0), hi = load_acc(lanes, 8);
+  __m512 fmin = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+  __m512 fmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t num = 0;
   alignas(64) uint16_t slots[kBatch * 16];
   while (blocks > 0) {
     const size_t batch = blocks < kBatch ? blocks : kBatch;
     for (size_t b = 0; b < batch; ++b, v += 16) {
       const __m512 x = _mm512_loadu_ps(v);
-      __mmask16 exact;
-      const __m512i s = approx.slots(x, exact);
+      __mmask16 exact, finite;
+      const __m512i s = approx.slots(x, exact, finite);
       _mm256_store_si256(reinterpret_cast<__m256i*>(slots + 16 * b),
                          _mm512_cvtepi32_epi16(fix_exact(lookup, v, exact, s)));
-      const __m512i bits = _mm512_castps_si512(x);
-      const __mmask16 finite = _mm512_cmpneq_epi32_mask(_mm512_and_si512(bits, exp_mask), exp_mask);
-      add_stats(lo, static_cast<__mmask8>(finite), _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
-      add_stats(hi, static_cast<__mmask8>(finite >> 8),
-                _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))));
+      fmin = _mm512_mask_min_ps(fmin, finite, x, fmin);
+      fmax = _mm512_mask_max_ps(fmax, finite, x, fmax);
+      add_sums(lo, static_cast<__mmask8>(finite), _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+      add_sums(hi, static_cast<__mmask8>(finite >> 8),
+               _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))));
+      num += __builtin_popcount(finite);
     }
     bump_all(slots, batch * 16, counts);
     blocks -= batch;
   }
   store_acc(lo, lanes, 0);
   store_acc(hi, lanes, 8);
+  alignas(64) float mn[16], mx[16];
+  _mm512_store_ps(mn, fmin);
+  _mm512_store_ps(mx, fmax);
+  for (int j = 0; j < 16; ++j) {
+    const double a = mn[j], b = mx[j];
+    lanes.min[j] = a < lanes.min[j] ? a : lanes.min[j];
+    lanes.max[j] = b > lanes.max[j] ? b : lanes.max[j];
+  }
+  lanes.num += num;
 }
 
 TS_AVX512 inline __mmask8 finite_mask(__m512d x) {
@@ -167,6 +183,7 @@ TS_AVX512 void blocks_double(const double* v, size_t blocks, SlotCounts& counts,
   const TensorflowLookup& lookup = tensorflow_lookup();
   const Approx approx(lookup);
   Acc lo = load_acc(lanes, 0), hi = load_acc(lanes, 8);
+  int64_t num = 0;
   alignas(64) uint16_t slots[kBatch * 16];
   while (blocks > 0) {
     const size_t batch = blocks < kBatch ? blocks : kBatch;
@@ -175,18 +192,24 @@ TS_AVX512 void blocks_double(const double* v, size_t blocks, SlotCounts& counts,
       const __m512d x1 = _mm512_loadu_pd(v + 8);
       const __m512d both = _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(x0))),
                                               _mm256_castps_pd(_mm512_cvtpd_ps(x1)), 1);
-      __mmask16 exact;
-      const __m512i s = approx.slots(_mm512_castpd_ps(both), exact);
+      __mmask16 exact, finite_f;
+      const __m512i s = approx.slots(_mm512_castpd_ps(both), exact, finite_f);
       _mm256_store_si256(reinterpret_cast<__m256i*>(slots + 16 * b),
                          _mm512_cvtepi32_epi16(fix_exact(lookup, v, exact, s)));
-      add_stats(lo, finite_mask(x0), x0);
-      add_stats(hi, finite_mask(x1), x1);
+      // Finite in double (a double beyond float's range is finite but its float is not).
+      const __mmask8 f0 = finite_mask(x0), f1 = finite_mask(x1);
+      add_min_max(lo, f0, x0);
+      add_min_max(hi, f1, x1);
+      add_sums(lo, f0, x0);
+      add_sums(hi, f1, x1);
+      num += __builtin_popcount(f0) + __builtin_popcount(f1);
     }
     bump_all(slots, batch * 16, counts);
     blocks -= batch;
   }
   store_acc(lo, lanes, 0);
   store_acc(hi, lanes, 8);
+  lanes.num += num;
 }
 
 }  // namespace

@@ -71,14 +71,15 @@ TRAINSCOPE_API const TensorflowLookup& tensorflow_lookup();
 
 // Statistics of the finite values, kept in 16 lanes: element i of a run goes to lane i % 16
 // (runs start at multiples of 16), and the lanes are folded in a fixed order. Every
-// instruction set keeps exactly these lanes, so all of them give bit-identical sums.
+// instruction set keeps exactly these lanes, so all of them give bit-identical sums. The
+// count of finite values is one total (integers need no lanes).
 struct TRAINSCOPE_API StatLanes {
   static constexpr int kLanes = 16;
   alignas(64) double min[kLanes];
   alignas(64) double max[kLanes];
   alignas(64) double sum[kLanes];
   alignas(64) double sum_squares[kLanes];
-  alignas(64) int64_t num[kLanes];
+  int64_t num = 0;
   StatLanes();
 };
 
@@ -89,14 +90,16 @@ struct TfStats {
 };
 TRAINSCOPE_API TfStats fold(const StatLanes& lanes);
 
-// Per-slot counters of one run. Four arrays take alternate values so that runs of equal
-// slots do not wait on one counter; 32 bits each (callers keep runs below 2^32 values).
+// Per-slot counters of one run. Two arrays take alternate values so that runs of equal
+// slots do not wait on one counter (measured on the 2-core AMD EPYC this was tuned on: two
+// separate arrays count 1M normal values in ~0.21 ms, four in ~0.46 ms, eight in ~0.50 ms);
+// 32 bits each (callers keep runs below 2^32 values).
 struct TRAINSCOPE_API SlotCounts {
-  static constexpr int kWays = 4;
+  static constexpr int kWays = 2;
   alignas(64) uint32_t c[kWays][kTfSlots];
   SlotCounts();
   void clear();
-  uint64_t at(int slot) const { return uint64_t{c[0][slot]} + c[1][slot] + c[2][slot] + c[3][slot]; }
+  uint64_t at(int slot) const { return uint64_t{c[0][slot]} + c[1][slot]; }
 };
 
 enum class Isa { kPortable, kAvx2, kAvx512 };
