@@ -8,7 +8,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   protobuf-compiler libprotobuf-dev libtomlplusplus-dev
   libboost-dev libboost-filesystem-dev
-  libpng-dev libgif-dev zlib1g-dev
+  libpng-dev libgif-dev zlib1g-dev libdeflate-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgloo-dev
   dataset-fashion-mnist python3-venv

@@ -1,18 +1,25 @@
 // Unit tests for trainscope/histogram.h: PyTorch's expected output, the fast default-edge
 // lookup against a plain binary search, numpy's equal-width and explicit-edge paths,
-// max_bins subsampling, trimming corner cases, non-finite handling and validation.
+// max_bins subsampling, trimming corner cases, non-finite handling and validation; and
+// every vectorised kernel the CPU supports against the portable one, bit for bit.
 #include "trainscope/histogram.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "trainscope/detail/histogram_counts.h"
+#include "trainscope/detail/histogram_kernels.h"
 
 namespace trainscope {
 namespace {
@@ -78,8 +85,8 @@ std::vector<double> stress_values_double() {
     v.push_back(std::nextafter(e, -kInf));
     v.push_back(e * 1.05);
   }
-  for (double x : {0.0, -0.0, 1e-300, -1e-300, 4.9e-324, -4.9e-324, 1e-13, -1e-13, 1e20, -1e20, 1e25, -1e25,
-                   1e300, -1e300, std::numeric_limits<double>::max(), -std::numeric_limits<double>::max()}) {
+  for (double x : {0.0, -0.0, 1e-300, -1e-300, 4.9e-324, -4.9e-324, 1e-13, -1e-13, 1e20, -1e20, 1e25, -1e25, 1e300,
+                   -1e300, std::numeric_limits<double>::max(), -std::numeric_limits<double>::max()}) {
     v.push_back(x);
   }
   std::mt19937_64 rng(1234);
@@ -198,8 +205,7 @@ TEST(Histogram, ExplicitEdgesHandExample) {
   // Bins [0,1) [1,2) [2,3]; -1 and 3.5 fall outside and are dropped from the counts but
   // not from the stats.
   const std::vector<double> values{-1, 0, 0.5, 1, 2.999, 3, 3.5};
-  const HistogramData h =
-      compute_histogram(values.data(), values.size(), HistogramBins::explicit_edges({0, 1, 2, 3}));
+  const HistogramData h = compute_histogram(values.data(), values.size(), HistogramBins::explicit_edges({0, 1, 2, 3}));
   EXPECT_EQ(h.bucket_limit, (std::vector<double>{0, 1, 2, 3}));
   EXPECT_EQ(h.bucket, (std::vector<double>{0, 2, 1, 2}));
   EXPECT_EQ(h.min, -1);
@@ -450,6 +456,206 @@ TEST(Histogram, StatsAccumulateInDouble) {
   EXPECT_EQ(h.sum, 16777217.0);
   EXPECT_EQ(h.sum_squares, 4096.0 * 4096.0 * 4096.0 + 1.0);
   EXPECT_EQ(h.num, 4097);
+}
+
+// ---------------------------------------------------------------------------------------
+// Vectorised kernels against the portable one.
+
+using detail::Isa;
+
+std::vector<Isa> vector_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (detail::isa_supported(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+bool same_bits(double a, double b) { return std::bit_cast<uint64_t>(a) == std::bit_cast<uint64_t>(b); }
+
+// Runs `values` through the portable kernel and `isa` from lane 0 and requires the same
+// counters per slot and the same statistics per lane, bit for bit (-0.0 vs 0.0 included).
+template <typename T>
+void expect_same_as_portable(Isa isa, const std::vector<T>& values, const std::string& what) {
+  detail::SlotCounts want_counts, got_counts;
+  detail::StatLanes want_lanes, got_lanes;
+  detail::tf_count(Isa::kPortable, values.data(), values.size(), want_counts, want_lanes);
+  detail::tf_count(isa, values.data(), values.size(), got_counts, got_lanes);
+  const std::string where = std::string(detail::isa_name(isa)) + ", " + what;
+  for (int s = 0; s < detail::kTfSlots; ++s) {
+    ASSERT_EQ(got_counts.at(s), want_counts.at(s)) << where << ": slot " << s;
+  }
+  for (int j = 0; j < detail::StatLanes::kLanes; ++j) {
+    EXPECT_TRUE(same_bits(got_lanes.min[j], want_lanes.min[j])) << where << ": min of lane " << j;
+    EXPECT_TRUE(same_bits(got_lanes.max[j], want_lanes.max[j])) << where << ": max of lane " << j;
+    EXPECT_TRUE(same_bits(got_lanes.sum[j], want_lanes.sum[j])) << where << ": sum of lane " << j;
+    EXPECT_TRUE(same_bits(got_lanes.sum_squares[j], want_lanes.sum_squares[j])) << where << ": sum_squares " << j;
+  }
+  EXPECT_EQ(got_lanes.num, want_lanes.num) << where << ": num";
+}
+
+// Values whose slot or statistics are easy to get wrong: NaN of both signs and payloads,
+// the infinities, both zeros, the smallest and largest denormals and normals, and values
+// beyond the outermost edges.
+template <typename T>
+std::vector<T> special_values() {
+  using L = std::numeric_limits<T>;
+  std::vector<T> v{L::quiet_NaN(),
+                   -L::quiet_NaN(),
+                   L::signaling_NaN(),
+                   L::infinity(),
+                   -L::infinity(),
+                   T(0),
+                   -T(0),
+                   L::denorm_min(),
+                   -L::denorm_min(),
+                   L::min() - L::denorm_min(),
+                   -(L::min() - L::denorm_min()),
+                   L::min(),
+                   -L::min(),
+                   L::max(),
+                   -L::max(),
+                   L::lowest(),
+                   T(1e-12),
+                   T(-1e-12),
+                   T(1e20),
+                   T(-1e20),
+                   T(1e30),
+                   T(-1e30),
+                   T(1),
+                   T(-1)};
+  T payload;
+  const uint64_t bits = sizeof(T) == 4 ? 0x7FC12345u : 0x7FF8000000ABCDEFull;
+  std::memcpy(&payload, &bits, sizeof(T));
+  v.push_back(payload);
+  v.push_back(-payload);
+  return v;
+}
+
+TEST(HistogramKernels, PortableIsAlwaysSupportedAndUnsupportedOnesRefuse) {
+  EXPECT_TRUE(detail::isa_supported(Isa::kPortable));
+  EXPECT_TRUE(detail::isa_supported(detail::best_isa()));
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (detail::isa_supported(isa)) continue;
+    std::vector<float> one{1.0f};
+    detail::SlotCounts counts;
+    detail::StatLanes lanes;
+    EXPECT_THROW(detail::tf_count(isa, one.data(), 1, counts, lanes), std::invalid_argument) << detail::isa_name(isa);
+  }
+  std::printf("[ info ] histogram kernels on this CPU: portable");
+  for (Isa isa : vector_isas()) std::printf(", %s", detail::isa_name(isa));
+  std::printf(" (best: %s)\n", detail::isa_name(detail::best_isa()));
+}
+
+TEST(HistogramKernels, EveryFloatBitPatternGetsThePortableSlot) {
+  // All 2^32 floats, in runs of 2^20: the approximation is exact where it is trusted and
+  // hands everything else to the exact lookup. (~1 s per kernel plus ~2 s for the reference.)
+  const std::vector<Isa> isas = vector_isas();
+  if (isas.empty()) GTEST_SKIP() << "no vectorised kernel on this CPU";
+  constexpr size_t kRun = size_t{1} << 20;
+  std::vector<float> values(kRun);
+  std::vector<uint32_t> want(kRun), got(kRun);
+  for (uint64_t base = 0; base < (uint64_t{1} << 32); base += kRun) {
+    for (size_t i = 0; i < kRun; ++i) values[i] = std::bit_cast<float>(static_cast<uint32_t>(base + i));
+    detail::tf_slots(Isa::kPortable, values.data(), kRun, want.data());
+    for (Isa isa : isas) {
+      detail::tf_slots(isa, values.data(), kRun, got.data());
+      if (got == want) continue;
+      for (size_t i = 0; i < kRun; ++i) {
+        ASSERT_EQ(got[i], want[i]) << detail::isa_name(isa) << ": float bits 0x" << std::hex << (base + i) << std::dec
+                                   << " (" << values[i] << ")";
+      }
+    }
+  }
+}
+
+TEST(HistogramKernels, RandomEdgeAndSpecialValuesMatchPortable) {
+  const std::vector<Isa> isas = vector_isas();
+  if (isas.empty()) GTEST_SKIP() << "no vectorised kernel on this CPU";
+  const std::vector<double> stress_d = stress_values_double();
+  const std::vector<float> stress_f = stress_values_float();
+  std::mt19937_64 rng(7);
+  std::vector<double> random_d;
+  std::vector<float> random_f;
+  for (double scale : {1e-14, 1e-6, 1.0, 1e8, 1e25}) {
+    std::normal_distribution<double> normal(0.0, scale);
+    for (int i = 0; i < 50000; ++i) {
+      random_d.push_back(normal(rng));
+      random_f.push_back(static_cast<float>(normal(rng)));
+    }
+  }
+  // Specials scattered through normal data, so that they share blocks with ordinary values
+  // and land in every lane.
+  std::vector<double> mixed_d = random_d;
+  std::vector<float> mixed_f = random_f;
+  const std::vector<double> sd = special_values<double>();
+  const std::vector<float> sf = special_values<float>();
+  for (size_t i = 0; i < mixed_d.size(); i += 7) mixed_d[i] = sd[(i / 7) % sd.size()];
+  for (size_t i = 0; i < mixed_f.size(); i += 7) mixed_f[i] = sf[(i / 7) % sf.size()];
+  for (Isa isa : isas) {
+    expect_same_as_portable(isa, stress_d, "double edges and neighbours");
+    expect_same_as_portable(isa, stress_f, "float edges and neighbours");
+    expect_same_as_portable(isa, random_d, "double normal data");
+    expect_same_as_portable(isa, random_f, "float normal data");
+    expect_same_as_portable(isa, mixed_d, "double data with specials");
+    expect_same_as_portable(isa, mixed_f, "float data with specials");
+    expect_same_as_portable(isa, sd, "double specials alone");
+    expect_same_as_portable(isa, sf, "float specials alone");
+    // Every length up to three blocks, so that the tail code and each lane see each value.
+    for (size_t len = 0; len <= 48; ++len) {
+      std::vector<float> f(sf.begin(), sf.begin() + static_cast<long>(std::min(len, sf.size())));
+      f.resize(len, -0.0f);
+      expect_same_as_portable(isa, f, "float length " + std::to_string(len));
+      std::vector<double> d(sd.begin(), sd.begin() + static_cast<long>(std::min(len, sd.size())));
+      d.resize(len, 5e-13);
+      expect_same_as_portable(isa, d, "double length " + std::to_string(len));
+    }
+  }
+}
+
+TEST(HistogramKernels, HugeInputsBinExactlyInChunksOnThePool) {
+  // 9M values: chunks on the pool's helpers, 32-bit run counters folded into 64-bit totals;
+  // the buckets must equal a binary search and the statistics a plain double loop's.
+  constexpr size_t kN = 9'000'017;
+  std::vector<float> values(kN);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (float& x : values) x = normal(rng);
+  for (size_t i = 0; i < kN; i += 1001) values[i] = std::numeric_limits<float>::quiet_NaN();
+  for (size_t i = 500; i < kN; i += 100003) values[i] = 3e38f;
+  const HistogramData got = compute_histogram(values.data(), kN, HistogramBins::tensorflow());
+  expect_same_buckets(got, reference_histogram(values, tensorflow_edges()));
+  double mn = kInf, mx = -kInf, sum = 0;
+  int64_t num = 0;
+  for (float x : values) {
+    if (!std::isfinite(x)) continue;
+    mn = std::min<double>(mn, x);
+    mx = std::max<double>(mx, x);
+    sum += x;
+    ++num;
+  }
+  EXPECT_EQ(got.min, mn);
+  EXPECT_EQ(got.max, mx);
+  EXPECT_EQ(got.num, static_cast<double>(num));
+  EXPECT_EQ(got.nonfinite, static_cast<int64_t>(kN) - num);
+  EXPECT_NEAR(got.sum, sum, std::abs(sum) * 1e-9);
+
+  // The deferred form the torch half uses gives the same histogram.
+  const HistogramData split = detail::finish_tensorflow(detail::count_tensorflow(values.data(), kN), 0);
+  EXPECT_EQ(split.bucket, got.bucket);
+  EXPECT_EQ(split.bucket_limit, got.bucket_limit);
+  EXPECT_TRUE(same_bits(split.sum, got.sum));
+  EXPECT_TRUE(same_bits(split.sum_squares, got.sum_squares));
+}
+
+TEST(HistogramKernels, DeferredFormThrowsLikeCompute) {
+  const std::vector<float> nan(40, std::numeric_limits<float>::quiet_NaN());
+  try {
+    detail::finish_tensorflow(detail::count_tensorflow(nan.data(), nan.size()), 0);
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "add_histogram: no finite values (all 40 values are NaN or infinite)");
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "host_buffer_pool.h"
+#include "image_pixels.h"
 #include "tensor_payloads.h"
 #include "test_util.h"
 #include "torch_test_util.h"
@@ -34,8 +35,11 @@ TEST(SummaryWriter, BadInputsThrowNamingTagAndProblemAndWriteNothing) {
   expect_value_error([&] { w.add_images("imgs", torch::rand({3, 4, 4}), 0, "CHW"); }, {"add_images", "batch format"});
   expect_value_error([&] { w.add_histogram("h", torch::empty({0}), 0); }, {"add_histogram", "'h'", "empty"});
   expect_value_error([&] { w.add_histogram("h", torch::rand({4}), 0, HistogramBins::uniform(0)); }, {"bin count"});
-  expect_value_error([&] { w.add_histogram("h", torch::rand({4}), 0, HistogramBins::explicit_edges({1, 1, 2})); },
-                     {"increase strictly"});
+  expect_value_error(
+      [&] {
+        w.add_histogram("h", torch::rand({4}), 0, HistogramBins::explicit_edges({1, 1, 2}));
+      },
+      {"increase strictly"});
   expect_value_error([&] { w.add_scalar("s", torch::rand({2}), 0); }, {"add_scalar", "'s'", "one element"});
   expect_value_error([&] { w.add_scalar("", 1.0, 0); }, {"tag is empty"});
   expect_value_error([&] { w.add_audio("a", torch::rand({2, 100}), 0); }, {"add_audio", "'a'", "mono"});
@@ -53,7 +57,8 @@ TEST(SummaryWriter, BadInputsThrowNamingTagAndProblemAndWriteNothing) {
 
 TEST(SummaryWriter, DeviceReductionMatchesHostBinning) {
   torch::manual_seed(3);
-  auto v = torch::cat({torch::randn({5000}) * 3, torch::zeros({7}), torch::tensor({1e-12, -1e-12, 1e25, std::numeric_limits<double>::quiet_NaN(),
+  auto v = torch::cat({torch::randn({5000}) * 3, torch::zeros({7}),
+                       torch::tensor({1e-12, -1e-12, 1e25, std::numeric_limits<double>::quiet_NaN(),
                                       std::numeric_limits<double>::infinity()}),
                        torch::rand({100}) * 1e-9});
   const auto& edges = tensorflow_edges();
@@ -100,6 +105,75 @@ TEST(SummaryWriter, PixelScalingTruncatesLikePyTorch) {
   EXPECT_EQ(got, (std::vector<int>{0, 127, 255, 255, 0, 254, 0}));
 }
 
+// The one-pass pixel path the writer uses for CPU images against the ATen ops it replaces
+// (to_hwc, to_uint8): every layout, dtype, channel count, grid shape and odd value.
+TEST(SummaryWriter, OnePassImagePixelsEqualTheAtenPath) {
+  auto odd = [](torch::Tensor t) {  // NaN, infinities, out-of-range and edge values
+    auto f = t.flatten();
+    const float specials[] = {NAN, INFINITY, -INFINITY, -0.0f, 1.0f, 1.5f, -0.2f, 0.999f, 1.0f / 255.0f};
+    for (int64_t i = 0; i < std::min<int64_t>(f.numel(), 9); ++i) f[i * 7 % f.numel()] = specials[i];
+    return t;
+  };
+  struct Case {
+    std::vector<int64_t> shape;
+    const char* fmt;
+  };
+  const std::vector<Case> cases = {{{3, 5, 7}, "CHW"},      {{1, 5, 7}, "CHW"},      {{4, 5, 7}, "CHW"},
+                                   {{5, 7, 3}, "HWC"},      {{5, 7, 1}, "hwc"},      {{5, 7}, "HW"},
+                                   {{7, 5}, "WH"},          {{7, 5, 4}, "WHC"},      {{10, 1, 2, 3}, "NCHW"},
+                                   {{64, 3, 4, 4}, "NCHW"}, {{11, 4, 6, 3}, "NHWC"}, {{9, 2, 3, 3}, "NHWC"},
+                                   {{13, 3, 2, 4}, "NCHW"}};
+  for (const Case& c : cases) {
+    for (auto dtype : {torch::kFloat, torch::kDouble, torch::kByte}) {
+      torch::Tensor t = dtype == torch::kByte ? torch::randint(0, 256, c.shape, torch::kByte)
+                                              : odd(torch::rand(c.shape, torch::kDouble) * 1.5 - 0.25).to(dtype);
+      const std::optional<ImageData> got = detail::image_pixels(t, c.fmt);
+      ASSERT_TRUE(got.has_value()) << c.fmt;
+      const ImageData want = detail::image_from_hwc_uint8(detail::to_uint8(detail::to_hwc(t, c.fmt)));
+      EXPECT_EQ(got->height, want.height) << c.fmt << " " << dtype;
+      EXPECT_EQ(got->width, want.width) << c.fmt << " " << dtype;
+      EXPECT_EQ(got->channels, want.channels) << c.fmt << " " << dtype;
+      EXPECT_EQ(got->pixels, want.pixels) << c.fmt << " " << dtype;
+    }
+  }
+  // Non-contiguous input reads through the strides.
+  auto wide = torch::rand({3, 6, 14});
+  auto strided = wide.slice(2, 0, 14, 2);
+  EXPECT_EQ(detail::image_pixels(strided, "CHW")->pixels,
+            detail::image_from_hwc_uint8(detail::to_uint8(detail::to_hwc(strided, "CHW"))).pixels);
+  // Other dtypes are left to the ATen path.
+  EXPECT_FALSE(detail::image_pixels(torch::rand({3, 2, 2}).to(torch::kHalf), "CHW").has_value());
+}
+
+// Tensors of kBinAtCallNumel values or more are binned during add_histogram (no copy): the
+// result equals binning a copy, and changing the tensor after the call changes nothing.
+TEST(SummaryWriter, BigCpuHistogramsAreBinnedDuringTheCall) {
+  auto v = torch::randn({detail::kBinAtCallNumel + 5});
+  v[7] = NAN;
+  v[detail::kBinAtCallNumel] = INFINITY;
+  const torch::Tensor copy = v.clone();
+  HistogramData want =
+      compute_histogram(copy.data_ptr<float>(), static_cast<size_t>(copy.numel()), HistogramBins::tensorflow(), 40);
+  auto deferred = detail::deferred_histogram(v, HistogramBins::tensorflow(), 40);
+  EXPECT_LT(deferred->held_bytes(), size_t{1} << 16);  // counts only, no snapshot
+  v.fill_(1e6f);                                       // after the call: must not matter
+  const SummaryPayload got = deferred->resolve();
+  const auto& h = std::get<HistogramData>(got);
+  EXPECT_EQ(h.bucket, want.bucket);
+  EXPECT_EQ(h.bucket_limit, want.bucket_limit);
+  EXPECT_EQ(h.min, want.min);
+  EXPECT_EQ(h.max, want.max);
+  EXPECT_EQ(h.num, want.num);
+  EXPECT_EQ(h.sum, want.sum);
+  EXPECT_EQ(h.sum_squares, want.sum_squares);
+  EXPECT_EQ(h.nonfinite, 2);
+
+  // All NaN: the error surfaces when the writer resolves it, as for small tensors.
+  auto nan = torch::full({detail::kBinAtCallNumel}, NAN);
+  auto bad = detail::deferred_histogram(nan, HistogramBins::tensorflow(), 0);
+  EXPECT_THROW(bad->resolve(), std::invalid_argument);
+}
+
 TEST(SummaryWriter, VideoTilesClipsIntoPowerOfTwoGrid) {
   // PyTorch's rule: pad N to a power of two; rows = 2^((bit_length(N) - 1) // 2).
   auto v = torch::rand({3, 5, 3, 4, 6});  // 3 clips -> padded to 4 -> 1 row x 4
@@ -107,7 +181,7 @@ TEST(SummaryWriter, VideoTilesClipsIntoPowerOfTwoGrid) {
   EXPECT_EQ(tiled.sizes(), (std::vector<int64_t>{5, 4, 24, 3}));
   EXPECT_TRUE(torch::equal(tiled.slice(2, 12, 18)[2], v[2][2].permute({1, 2, 0})));
   EXPECT_EQ(tiled.slice(2, 18, 24).abs().sum().item<float>(), 0.f);  // padding clip
-  auto v8 = torch::rand({8, 2, 1, 3, 3});  // 8 clips -> 2 rows x 4
+  auto v8 = torch::rand({8, 2, 1, 3, 3});                            // 8 clips -> 2 rows x 4
   auto t8 = detail::tile_video(v8);
   EXPECT_EQ(t8.sizes(), (std::vector<int64_t>{2, 6, 12, 1}));
   EXPECT_TRUE(torch::equal(t8.slice(1, 3, 6).slice(2, 3, 6)[1], v8[5][1].permute({1, 2, 0})));

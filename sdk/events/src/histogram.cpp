@@ -13,8 +13,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
+
+#include "parallel_chunks.h"
+#include "trainscope/detail/histogram_counts.h"
+#include "trainscope/detail/histogram_kernels.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -41,8 +46,8 @@ struct Stats {
 
 inline bool is_finite_bits(uint64_t bits) { return ((bits >> 52) & 0x7FF) != 0x7FF; }
 
-// Accumulates the stats block by block. The stats are about a third of the work, so on
-// x86-64 they use SSE2 (part of the baseline ABI, no -march needed) two doubles at a time,
+// Accumulates the stats for the equal-width and explicit-edge paths (the default edges have
+// their own kernels, histogram_kernels*.cpp). On x86-64 they use SSE2 (part of the baseline ABI, no -march needed) two doubles at a time,
 // without branches: d = x - x is +0 for finite x and NaN otherwise, which both masks the
 // sums and hides the value from minpd/maxpd (they return their second operand on NaN).
 // Several lanes also keep the additions independent of each other.
@@ -162,13 +167,13 @@ void require_finite_values(const Stats& st, size_t n) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Default ("tensorflow") edges and their O(1) bin lookup.
+// Default ("tensorflow") edges: the vectorised kernels of histogram_kernels*.cpp over
+// chunks of kChunk values, on the calling thread and the chunk pool's helpers. Each chunk's
+// statistics are folded on their own and merged in chunk order, so the result does not
+// depend on the number of threads or the instruction set; counts are integers.
 
-constexpr int kTfPositive = 774;                 // edges 1e-12 * 1.1^k below 1e20
-constexpr int kTfEdges = 2 * kTfPositive + 1;    // negatives, 0, positives
-constexpr int kTfBins = kTfEdges - 1;
-constexpr int kKeyMantissaBits = 4;              // cells span a factor <= 17/16 < 1.1
-constexpr int kKeyShift = 52 - kKeyMantissaBits;
+using detail::kTfBins;
+using detail::kTfSlots;
 
 std::vector<double> make_tensorflow_edges() {
   // Same loop as SummaryWriter.__init__: repeated multiplication, so every edge carries the
@@ -187,168 +192,81 @@ std::vector<double> make_tensorflow_edges() {
   return edges;
 }
 
-// Finds the bin of a value in O(1), exactly as a binary search over the edges would.
-//
-// A value's key is its sign, exponent and top 4 mantissa bits. A key's cell [low, high)
-// has high / low <= 17/16, narrower than the 1.1 spacing of the edges, so it holds at most
-// one positive edge; and no edge lies exactly on a cell boundary (checked below). With
-// t = the number of positive edges below the cell, every value of the cell falls in bin g
-// or g + 1, where g = kTfPositive + t for positive cells and kTfPositive - 2 - t for
-// negative ones, so one comparison with edge[g + 1] settles it. The one exception is -0.0,
-// which sorts with +0.0: negative cells wholly inside (-1e-12, 0] use g = kTfPositive - 1
-// and compare with the edge 0 instead.
-//
-// Slots are bin + 2. Slots 0 and 1 gather values below the first edge, and slots
-// kTfEdges + 1 and kTfEdges + 2 values above the last one; NaN and infinities land there
-// too, so the counting loop needs no branch (the stats count them).
-struct TensorflowLookup {
-  static constexpr int kSlots = kTfEdges + 3;
-
-  // A value whose guess is slot h goes to slot h + (x >= edge_above[h]). edge_above[h] is
-  // edge h - 1, with -inf and +inf on the ends. The last edge is nudged one ulp up, so a
-  // value equal to it stays in the last (closed) bin and only larger values go past it.
-  std::array<double, kTfEdges + 2> edge_above{};
-  // The same edges rounded up to float: for a float x, x >= e exactly when x >= the
-  // smallest float >= e, so float input needs no conversion to compare.
-  std::array<float, kTfEdges + 2> edge_above_f{};
-  std::array<uint16_t, 1 << 13> float_guess{};  // key: float bits >> 19
-  int double_key_min = 0;
-  int double_key_span = 0;                      // keys outside are clamped to the ends
-  std::vector<uint16_t> double_guess;           // [negative * span + clamped key]
-
-  explicit TensorflowLookup(const std::vector<double>& edges) {
-    if (edges.size() != static_cast<size_t>(kTfEdges)) {
-      throw std::logic_error("tensorflow_edges: unexpected edge count");
-    }
-    const double* positive = edges.data() + kTfPositive + 1;
-    for (int i = 0; i < kTfPositive; ++i) {
-      // A cell boundary has only the top 4 mantissa bits set (in double and in float).
-      if ((std::bit_cast<uint64_t>(positive[i]) & ((uint64_t{1} << kKeyShift) - 1)) == 0) {
-        throw std::logic_error("tensorflow_edges: an edge lies on a lookup cell boundary");
-      }
-    }
-    auto count_below = [&](double low) {
-      return static_cast<int>(std::upper_bound(positive, positive + kTfPositive, low) - positive);
-    };
-    // t must grow by at most one from cell to cell, or one comparison would not be enough.
-    auto check_step = [](int prev, int next) {
-      if (next - prev > 1) throw std::logic_error("tensorflow_edges: lookup cells hold several edges");
-    };
-    // Slot guess for a cell with t edges below it; t_next is the count below the next cell
-    // (0 when the whole cell is below the smallest positive edge).
-    auto guess = [](bool negative, int t, int t_next) {
-      int g = kTfPositive + t;
-      if (negative) g = t_next == 0 ? kTfPositive - 1 : kTfPositive - 2 - t;
-      return static_cast<uint16_t>(g + 2);
-    };
-
-    // float keys: 8 exponent bits + 4 mantissa bits per sign. All-ones exponents (inf,
-    // NaN) count as above every edge, which sends them to the outer slots.
-    std::vector<int> t(1u << 12, kTfPositive);
-    for (uint32_t m = 0; m < (0xFFu << 4); ++m) {
-      t[m] = count_below(static_cast<double>(std::bit_cast<float>(m << 19)));
-      if (m > 0) check_step(t[m - 1], t[m]);
-    }
-    for (uint32_t m = 0; m < (1u << 12); ++m) {
-      const int t_next = m + 1 < (1u << 12) ? t[m + 1] : kTfPositive;
-      float_guess[m] = guess(false, t[m], t_next);
-      float_guess[m | (1u << 12)] = guess(true, t[m], t_next);
-    }
-
-    // double keys: 11 exponent bits + 4 mantissa bits, restricted to the span of the edges.
-    // The spare cell below holds no edge and the spare cell above is past the last one, so
-    // clamping every key beyond to them gives the same answer.
-    auto key_of = [](double a) { return static_cast<int>(std::bit_cast<uint64_t>(a) >> kKeyShift); };
-    double_key_min = key_of(positive[0]) - 1;
-    double_key_span = key_of(positive[kTfPositive - 1]) + 2 - double_key_min;
-    t.assign(static_cast<size_t>(double_key_span) + 1, kTfPositive);
-    for (int k = 0; k < double_key_span; ++k) {
-      t[k] = count_below(std::bit_cast<double>(static_cast<uint64_t>(k + double_key_min) << kKeyShift));
-      if (k > 0) check_step(t[k - 1], t[k]);
-    }
-    if (t[0] != 0 || t[1] != 0 || t[double_key_span - 1] != kTfPositive) {
-      throw std::logic_error("tensorflow_edges: lookup table does not cover the edges");
-    }
-    double_guess.resize(2 * static_cast<size_t>(double_key_span));
-    for (int k = 0; k < double_key_span; ++k) {
-      double_guess[k] = guess(false, t[k], t[k + 1]);
-      double_guess[k + double_key_span] = guess(true, t[k], t[k + 1]);
-    }
-
-    constexpr double kInf = std::numeric_limits<double>::infinity();
-    edge_above[0] = -kInf;
-    for (int i = 0; i < kTfEdges; ++i) edge_above[i + 1] = edges[i];
-    edge_above[kTfEdges] = std::nextafter(edges.back(), kInf);
-    edge_above[kTfEdges + 1] = kInf;
-    for (size_t h = 0; h < edge_above.size(); ++h) {
-      float f = static_cast<float>(edge_above[h]);  // +-inf when out of float range
-      if (static_cast<double>(f) < edge_above[h]) f = std::nextafter(f, std::numeric_limits<float>::infinity());
-      edge_above_f[h] = f;
-    }
-  }
-
-  inline int slot(float x) const {
-    const int h = float_guess[std::bit_cast<uint32_t>(x) >> 19];
-    return h + static_cast<int>(x >= edge_above_f[h]);
-  }
-  inline int slot(double x) const {
-    const uint64_t bits = std::bit_cast<uint64_t>(x);
-    int key = static_cast<int>((bits >> kKeyShift) & 0x7FFF) - double_key_min;
-    key = key < 0 ? 0 : key;
-    key = key >= double_key_span ? double_key_span - 1 : key;
-    const int h = double_guess[static_cast<size_t>(key) + (bits >> 63) * static_cast<size_t>(double_key_span)];
-    return h + static_cast<int>(x >= edge_above[h]);
-  }
-};
-
-const TensorflowLookup& tensorflow_lookup() {
-  static const TensorflowLookup lookup(tensorflow_edges());
-  return lookup;
-}
-
 bool is_tensorflow_edges(const std::vector<double>& edges) {
   const std::vector<double>& tf = tensorflow_edges();
   return edges.size() == tf.size() && std::equal(edges.begin(), edges.end(), tf.begin());
 }
 
-// Stats and counts in one pass, 16 values at a time: the SIMD stats of a block and the
-// scalar lookups of the same block overlap in the CPU. Two count arrays take alternate
-// values, so runs of values in the same bin do not wait on each other's read-modify-write
-// of one counter. 32-bit counters keep the arrays small; they are flushed into 64-bit
-// totals long before they could overflow.
-template <typename T>
-void tensorflow_counts(const T* values, size_t n, std::vector<double>& counts, Stats& stats) {
-  const TensorflowLookup& lookup = tensorflow_lookup();
-  constexpr int kSlots = TensorflowLookup::kSlots;
-  constexpr size_t kBlock = 16;
-  constexpr size_t kFlushEvery = size_t{1} << 30;
-  std::vector<int64_t> total(kSlots, 0);
-  std::vector<uint32_t> c0(kSlots, 0), c1(kSlots, 0);
-  uint32_t* p0 = c0.data();
-  uint32_t* p1 = c1.data();
-  StatsAccumulator acc;
-  size_t since_flush = 0;
-  for (size_t begin = 0; begin < n; begin += kBlock) {
-    const size_t len = std::min(kBlock, n - begin);
-    const T* v = values + begin;
-    acc.add(v, len);
-    size_t i = 0;
-    for (; i + 2 <= len; i += 2) {
-      ++p0[lookup.slot(v[i])];
-      ++p1[lookup.slot(v[i + 1])];
-    }
-    if (i < len) ++p0[lookup.slot(v[i])];
-    since_flush += len;
-    if (since_flush >= kFlushEvery || begin + len == n) {
-      for (int s = 0; s < kSlots; ++s) {
-        total[s] += static_cast<int64_t>(p0[s]) + p1[s];
-        p0[s] = p1[s] = 0;
-      }
-      since_flush = 0;
-    }
+constexpr size_t kChunk = size_t{1} << 16;  // a multiple of the kernels' 16 lanes
+constexpr int kMinParallelChunks = 4;       // below ~256K values a helper costs more than it saves
+
+// One participant's counters: 32-bit per run, folded into 64-bit totals well before a
+// 32-bit counter could wrap.
+struct Partial {
+  detail::SlotCounts counts;
+  std::array<uint64_t, kTfSlots> total{};
+  size_t pending = 0;
+
+  void flush() {
+    for (int s = 0; s < kTfSlots; ++s) total[s] += counts.at(s);
+    counts.clear();
+    pending = 0;
   }
-  stats = acc.finish();
-  counts.assign(total.begin() + 2, total.begin() + 2 + kTfBins);
+};
+
+template <typename T>
+struct TfJob {
+  const T* values;
+  size_t n;
+  detail::Isa isa;
+  std::vector<std::unique_ptr<Partial>> partials;  // one per participant, made on first use
+  std::vector<detail::TfStats> chunk_stats;
+
+  static void run(void* ctx, unsigned participant, size_t chunk) {
+    auto& job = *static_cast<TfJob*>(ctx);
+    auto& partial = job.partials[participant];
+    if (!partial) partial = std::make_unique<Partial>();
+    const size_t begin = chunk * kChunk;
+    const size_t len = std::min(kChunk, job.n - begin);
+    detail::StatLanes lanes;
+    detail::tf_count(job.isa, job.values + begin, len, partial->counts, lanes);
+    job.chunk_stats[chunk] = detail::fold(lanes);
+    partial->pending += len;
+    if (partial->pending >= (size_t{1} << 31)) partial->flush();
+  }
+};
+
+template <typename T>
+detail::TfCounts count_tensorflow_impl(const T* values, size_t n) {
+  TfJob<T> job{values, n, detail::best_isa(), {}, {}};
+  const size_t chunks = (n + kChunk - 1) / kChunk;
+  job.chunk_stats.resize(chunks);
+  job.partials.resize(chunks >= kMinParallelChunks ? detail::max_participants() : 1);
+  if (chunks >= kMinParallelChunks) {
+    detail::run_chunks(chunks, &TfJob<T>::run, &job);
+  } else {
+    for (size_t c = 0; c < chunks; ++c) TfJob<T>::run(&job, 0, c);
+  }
+
+  detail::TfCounts out;
+  out.n = n;
+  std::array<uint64_t, kTfSlots> total{};
+  for (auto& partial : job.partials) {
+    if (!partial) continue;
+    partial->flush();
+    for (int s = 0; s < kTfSlots; ++s) total[s] += partial->total[s];
+  }
+  out.counts.assign(total.begin() + 2, total.begin() + 2 + kTfBins);
+  detail::TfStats st{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), 0, 0, 0};
+  for (const detail::TfStats& c : job.chunk_stats) {
+    st.min = c.min < st.min ? c.min : st.min;
+    st.max = c.max > st.max ? c.max : st.max;
+    st.sum += c.sum;
+    st.sum_squares += c.sum_squares;
+    st.num += c.num;
+  }
+  out.stats = st;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -567,39 +485,34 @@ HistogramData compute(const T* values, size_t n, const HistogramBins& bins, int 
   }
   if (bins.kind == HistogramBins::Kind::kEdges) validate_edges(bins.edges, "add_histogram");
 
-  Stats st;
-  std::vector<double> limits, counts;
   const bool tensorflow = bins.kind == HistogramBins::Kind::kTensorflow ||
                           (bins.kind == HistogramBins::Kind::kEdges && is_tensorflow_edges(bins.edges));
-  if (tensorflow) {
-    tensorflow_counts(values, n, counts, st);
-    require_finite_values(st, n);
-    limits = tensorflow_edges();
+  if (tensorflow) return detail::finish_tensorflow(count_tensorflow_impl(values, n), max_bins);
+
+  const Stats st = compute_stats(values, n);
+  require_finite_values(st, n);
+  std::vector<double> limits, counts;
+  if (bins.kind == HistogramBins::Kind::kEdges) {
+    limits = bins.edges;
+    counts = explicit_counts(values, n, limits);
   } else {
-    st = compute_stats(values, n);
-    require_finite_values(st, n);
-    if (bins.kind == HistogramBins::Kind::kEdges) {
-      limits = bins.edges;
-      counts = explicit_counts(values, n, limits);
-    } else {
-      // numpy's _get_outer_edges: the data range, widened by 0.5 each way when flat.
-      double first = st.min, last = st.max;
-      if (first == last) {
-        first -= 0.5;
-        last += 0.5;
-      }
-      if (!std::isfinite(last - first)) {
-        throw std::invalid_argument("add_histogram: the value range is too wide for equal-width bins");
-      }
-      limits = numpy_linspace(first, last, bins.count);
-      for (size_t i = 0; i + 1 < limits.size(); ++i) {
-        if (!(limits[i] < limits[i + 1])) {
-          throw std::invalid_argument("add_histogram: too many bins for the data range; cannot make " +
-                                      std::to_string(bins.count) + " finite-sized bins");
-        }
-      }
-      counts = uniform_counts(values, n, limits, first, last);
+    // numpy's _get_outer_edges: the data range, widened by 0.5 each way when flat.
+    double first = st.min, last = st.max;
+    if (first == last) {
+      first -= 0.5;
+      last += 0.5;
     }
+    if (!std::isfinite(last - first)) {
+      throw std::invalid_argument("add_histogram: the value range is too wide for equal-width bins");
+    }
+    limits = numpy_linspace(first, last, bins.count);
+    for (size_t i = 0; i + 1 < limits.size(); ++i) {
+      if (!(limits[i] < limits[i + 1])) {
+        throw std::invalid_argument("add_histogram: too many bins for the data range; cannot make " +
+                                    std::to_string(bins.count) + " finite-sized bins");
+      }
+    }
+    counts = uniform_counts(values, n, limits, first, last);
   }
   HistogramData h = finish(std::move(limits), std::move(counts), max_bins);
   h.min = st.min;
@@ -618,6 +531,32 @@ const std::vector<double>& tensorflow_edges() {
   return edges;
 }
 
+namespace detail {
+
+TfCounts count_tensorflow(const float* values, size_t n) { return count_tensorflow_impl(values, n); }
+TfCounts count_tensorflow(const double* values, size_t n) { return count_tensorflow_impl(values, n); }
+
+HistogramData finish_tensorflow(const TfCounts& c, int max_bins) {
+  Stats st;
+  st.min = c.stats.min;
+  st.max = c.stats.max;
+  st.sum = c.stats.sum;
+  st.sum_squares = c.stats.sum_squares;
+  st.num = c.stats.num;
+  st.nonfinite = static_cast<int64_t>(c.n) - c.stats.num;
+  require_finite_values(st, c.n);
+  HistogramData h = finish(tensorflow_edges(), c.counts, max_bins);
+  h.min = st.min;
+  h.max = st.max;
+  h.num = static_cast<double>(st.num);
+  h.sum = st.sum;
+  h.sum_squares = st.sum_squares;
+  h.nonfinite = st.nonfinite;
+  return h;
+}
+
+}  // namespace detail
+
 HistogramData compute_histogram(const float* values, size_t n, const HistogramBins& bins, int max_bins) {
   return compute(values, n, bins, max_bins);
 }
@@ -630,9 +569,8 @@ HistogramData finish_histogram(const std::vector<double>& edges, const std::vect
                                double max, double num, double sum, double sum_squares, int max_bins) {
   validate_edges(edges, "finish_histogram");
   if (counts.size() + 1 != edges.size()) {
-    throw std::invalid_argument("finish_histogram: expected " + std::to_string(edges.size() - 1) +
-                                " counts for " + std::to_string(edges.size()) + " edges, got " +
-                                std::to_string(counts.size()));
+    throw std::invalid_argument("finish_histogram: expected " + std::to_string(edges.size() - 1) + " counts for " +
+                                std::to_string(edges.size()) + " edges, got " + std::to_string(counts.size()));
   }
   HistogramData h = finish(edges, counts, max_bins);
   h.min = min;

@@ -1,8 +1,6 @@
 // Tensor conversions and deferred payloads (see tensor_payloads.h).
 #include "tensor_payloads.h"
 
-#include "host_buffer_pool.h"
-
 #include <c10/core/impl/VirtualGuardImpl.h>
 #include <c10/util/Exception.h>
 
@@ -13,6 +11,10 @@
 #include <limits>
 #include <map>
 #include <mutex>
+
+#include "host_buffer_pool.h"
+#include "image_pixels.h"
+#include "trainscope/detail/histogram_counts.h"
 
 namespace trainscope::detail {
 namespace {
@@ -86,8 +88,12 @@ class DeferredHistogram final : public DeferredPayload {
  public:
   DeferredHistogram(HostSnapshot s, HistogramBins bins, int max_bins, bool reduced, std::vector<double> edges,
                     int64_t numel)
-      : snap_(std::move(s)), bins_(std::move(bins)), max_bins_(max_bins), reduced_(reduced),
-        edges_(std::move(edges)), numel_(numel) {}
+      : snap_(std::move(s)),
+        bins_(std::move(bins)),
+        max_bins_(max_bins),
+        reduced_(reduced),
+        edges_(std::move(edges)),
+        numel_(numel) {}
   SummaryPayload resolve() override {
     const at::Tensor& t = snap_.wait();
     if (reduced_) return unpack_histogram(t, edges_, numel_, max_bins_);
@@ -104,12 +110,28 @@ class DeferredHistogram final : public DeferredPayload {
   int64_t numel_;
 };
 
+// A histogram binned during the call (see deferred_histogram): only max_bins and trimming
+// are left for the writer thread.
+class DeferredTfCounts final : public DeferredPayload {
+ public:
+  DeferredTfCounts(TfCounts counts, int max_bins) : counts_(std::move(counts)), max_bins_(max_bins) {}
+  SummaryPayload resolve() override { return finish_tensorflow(counts_, max_bins_); }
+  size_t held_bytes() const override { return counts_.counts.size() * sizeof(double); }
+
+ private:
+  TfCounts counts_;
+  int max_bins_;
+};
+
 class DeferredImage final : public DeferredPayload {
  public:
   DeferredImage(HostSnapshot s, std::string fmt, bool converted)
       : snap_(std::move(s)), fmt_(std::move(fmt)), converted_(converted) {}
   SummaryPayload resolve() override {
     at::Tensor t = snap_.wait();
+    if (!converted_) {
+      if (std::optional<ImageData> img = image_pixels(t, fmt_)) return std::move(*img);
+    }
     if (!converted_) t = to_uint8(to_hwc(t, fmt_));
     return image_from_hwc_uint8(t);
   }
@@ -195,16 +217,14 @@ const at::Tensor& HostSnapshot::wait() {
   return host_;
 }
 
-void check_dataformats(std::string_view api, std::string_view tag, const at::Tensor& t,
-                       std::string_view dataformats) {
+void check_dataformats(std::string_view api, std::string_view tag, const at::Tensor& t, std::string_view dataformats) {
   const std::string fmt = upper(dataformats);
   TORCH_CHECK_VALUE(t.defined(), api, ": tag '", tag, "': tensor is undefined");
   TORCH_CHECK_VALUE(fmt.size() >= 2 && fmt.size() <= 4, api, ": tag '", tag, "': dataformats '", dataformats,
                     "' must have 2 to 4 letters of N, C, H, W");
   for (size_t i = 0; i < fmt.size(); ++i) {
-    TORCH_CHECK_VALUE(std::string_view("NCHW").find(fmt[i]) != std::string_view::npos &&
-                          fmt.find(fmt[i]) == i,
-                      api, ": tag '", tag, "': dataformats '", dataformats, "' must use each of N, C, H, W at most once");
+    TORCH_CHECK_VALUE(std::string_view("NCHW").find(fmt[i]) != std::string_view::npos && fmt.find(fmt[i]) == i, api,
+                      ": tag '", tag, "': dataformats '", dataformats, "' must use each of N, C, H, W at most once");
   }
   TORCH_CHECK_VALUE(fmt.find('H') != std::string::npos && fmt.find('W') != std::string::npos, api, ": tag '", tag,
                     "': dataformats '", dataformats, "' must contain H and W");
@@ -273,9 +293,9 @@ at::Tensor reduce_histogram(const at::Tensor& values, const at::Tensor& edges) {
   const at::Tensor counts = at::zeros({nedges + 1}, v.options()).scatter_add_(0, idx, weight);
   const double inf = std::numeric_limits<double>::infinity();
   const at::Tensor vf = at::where(finite, v, at::zeros_like(v));
-  const at::Tensor stats = at::stack({at::where(finite, v, at::full_like(v, inf)).min(),
-                                      at::where(finite, v, at::full_like(v, -inf)).max(), weight.sum(), vf.sum(),
-                                      vf.mul(vf).sum()});
+  const at::Tensor stats =
+      at::stack({at::where(finite, v, at::full_like(v, inf)).min(), at::where(finite, v, at::full_like(v, -inf)).max(),
+                 weight.sum(), vf.sum(), vf.mul(vf).sum()});
   return at::cat({counts.slice(0, 1, nedges), stats});
 }
 
@@ -297,9 +317,23 @@ std::unique_ptr<DeferredPayload> deferred_scalar(const at::Tensor& value) {
 }
 
 std::unique_ptr<DeferredPayload> deferred_histogram(const at::Tensor& values, const HistogramBins& bins, int max_bins) {
+  // A big CPU tensor with the default edges is binned now, on this thread and the chunk
+  // pool, instead of being copied for the writer thread: a copy of 64 MB or more runs at
+  // memory speed and then has to be read again, while binning reads it once and keeps
+  // nothing. Smaller tensors are copied (a memcpy within the caches, cheaper than binning).
+  const bool tf_bins = bins.kind == HistogramBins::Kind::kTensorflow ||
+                       (bins.kind == HistogramBins::Kind::kEdges && bins.edges == tensorflow_edges());
+  if (tf_bins && values.device().is_cpu() && values.numel() >= kBinAtCallNumel && values.is_contiguous()) {
+    const at::Tensor v = values.detach();
+    const auto n = static_cast<size_t>(v.numel());
+    if (v.scalar_type() == at::kFloat)
+      return std::make_unique<DeferredTfCounts>(count_tensorflow(v.data_ptr<float>(), n), max_bins);
+    if (v.scalar_type() == at::kDouble)
+      return std::make_unique<DeferredTfCounts>(count_tensorflow(v.data_ptr<double>(), n), max_bins);
+  }
   if (values.device().is_cpu() || bins.kind == HistogramBins::Kind::kCount) {
-    return std::make_unique<DeferredHistogram>(HostSnapshot::take(values), bins, max_bins, false,
-                                               std::vector<double>{}, values.numel());
+    return std::make_unique<DeferredHistogram>(HostSnapshot::take(values), bins, max_bins, false, std::vector<double>{},
+                                               values.numel());
   }
   const bool tf = bins.kind == HistogramBins::Kind::kTensorflow;
   std::vector<double> edges = tf ? tensorflow_edges() : bins.edges;

@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "trainscope/histogram.h"
 #include "trainscope/export.h"
+#include "trainscope/histogram.h"
 #include "trainscope/summary_data.h"
 
 namespace trainscope::detail {
@@ -41,7 +41,7 @@ TRAINSCOPE_API ImageData image_from_hwc_uint8(const at::Tensor& hwc);
 
 // Validation in libtorch's style; throws c10::ValueError naming `api` and `tag`.
 TRAINSCOPE_API void check_dataformats(std::string_view api, std::string_view tag, const at::Tensor& t,
-                       std::string_view dataformats);
+                                      std::string_view dataformats);
 
 // Histogram counts and stats reduced where `values` live, packed as one float64 tensor:
 // [count per bin (edges.size() - 1)..., min, max, num, sum, sum_squares]. Non-finite values
@@ -49,12 +49,16 @@ TRAINSCOPE_API void check_dataformats(std::string_view api, std::string_view tag
 TRAINSCOPE_API at::Tensor reduce_histogram(const at::Tensor& values, const at::Tensor& edges);
 // Unpacks reduce_histogram's result (on the host) into HistogramData.
 TRAINSCOPE_API HistogramData unpack_histogram(const at::Tensor& packed, const std::vector<double>& edges, int64_t numel,
-                               int max_bins);
+                                              int max_bins);
+
+// CPU tensors with at least this many values and the default edges are binned during
+// add_histogram instead of being copied (64 MB of float32).
+constexpr int64_t kBinAtCallNumel = int64_t{1} << 24;
 
 // Deferred payloads resolved on the writer thread.
 TRAINSCOPE_API std::unique_ptr<DeferredPayload> deferred_scalar(const at::Tensor& value);
 TRAINSCOPE_API std::unique_ptr<DeferredPayload> deferred_histogram(const at::Tensor& values, const HistogramBins& bins,
-                                                    int max_bins);
+                                                                   int max_bins);
 TRAINSCOPE_API std::unique_ptr<DeferredPayload> deferred_image(const at::Tensor& image, std::string dataformats);
 TRAINSCOPE_API std::unique_ptr<DeferredPayload> deferred_audio(const at::Tensor& samples, float sample_rate);
 TRAINSCOPE_API std::unique_ptr<DeferredPayload> deferred_video(const at::Tensor& video, double fps);

@@ -1,4 +1,4 @@
-// Media encoders used on the writer thread: PNG (libpng), WAV (16-bit PCM), GIF (giflib).
+// Media encoders used on the writer thread: PNG (libdeflate), WAV (16-bit PCM), GIF (giflib).
 #pragma once
 
 #include <string>
@@ -8,7 +8,8 @@
 
 namespace trainscope {
 
-// PNG of an 8-bit HWC image with 1-4 channels. Throws std::invalid_argument on bad shapes.
+// PNG of an 8-bit HWC image with 1-4 channels; compression_level 0 (stored) to 9 (smallest)
+// is libdeflate's level. Throws std::invalid_argument on bad shapes.
 TRAINSCOPE_API std::string encode_png(const ImageData& image, int compression_level = 1);
 
 // Mono 16-bit PCM WAV with a 44-byte RIFF header, samples clipped to [-1, 1] and scaled

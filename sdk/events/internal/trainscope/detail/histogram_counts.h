@@ -1,0 +1,30 @@
+// Default-edge ("tensorflow") counts and statistics before PyTorch's max_bins and trimming:
+// lets the torch half bin a large CPU tensor during the call (instead of copying it) and
+// finish the histogram on the writer thread. Internal to the SDK; not installed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "trainscope/detail/histogram_kernels.h"
+#include "trainscope/export.h"
+#include "trainscope/summary_data.h"
+
+namespace trainscope::detail {
+
+struct TfCounts {
+  std::vector<double> counts;  // kTfBins entries: values in [edge i, edge i+1), last bin closed
+  TfStats stats{};             // over the finite values
+  size_t n = 0;                // all values, non-finite included
+};
+
+// One pass over the values, vectorised, on this thread plus the chunk pool for big inputs.
+TRAINSCOPE_API TfCounts count_tensorflow(const float* values, size_t n);
+TRAINSCOPE_API TfCounts count_tensorflow(const double* values, size_t n);
+
+// max_bins and trimming as compute_histogram does them; throws std::invalid_argument (the
+// same messages) when no finite value remains.
+TRAINSCOPE_API HistogramData finish_tensorflow(const TfCounts& counts, int max_bins);
+
+}  // namespace trainscope::detail
