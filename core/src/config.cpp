@@ -580,7 +580,8 @@ void apply_overrides(Reader& r, toml::table& root, const std::vector<std::string
         list_node = root.get("plugin");
       }
       toml::array* list = list_node->as_array();
-      if (list == nullptr || !list->is_array_of_tables()) {
+      // An empty array (just made above) is no array of tables for TOML++ yet.
+      if (list == nullptr || (!list->empty() && !list->is_array_of_tables())) {
         r.error(origin, "'plugin' is not an array of [[plugin]] tables");
         continue;
       }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -335,6 +336,21 @@ TEST(Config, OverridesFromTheCommandLine) {
   EXPECT_EQ(c.plugins[1].options.get<std::string>("out"), "/tmp/rec.txt");
   EXPECT_EQ(std::get<std::string>(c.hparams.at("note")), "quoted text");
   EXPECT_EQ(c.locations.at("trainer.lr"), "--set trainer.lr=0.5");
+}
+
+TEST(Config, APluginOverrideAddsTheFirstPluginTableToAFileWithoutOne) {
+  // docs/plugins.md: --set plugin.<name>.<option>=value adds a [[plugin]] table when the file
+  // has none; a file with no [[plugin]] at all used to fail ("'plugin' is not an array ...").
+  const RunConfig c = parse_config("[trainer]\nepochs = 2\n", "cfg.toml", catalog(),
+                                   {"plugin.noop.level=4", "plugin.recorder.out=/tmp/rec.txt"});
+  ASSERT_EQ(c.plugins.size(), 2u);
+  EXPECT_EQ(c.plugins[0].name, "noop");
+  EXPECT_EQ(c.plugins[0].options.get<int64_t>("level"), 4);
+  EXPECT_EQ(c.plugins[1].name, "recorder");
+  const auto p = problems("plugin = 3\n", {"plugin.noop.level=4"});
+  EXPECT_NE(std::find(p.begin(), p.end(), "--set plugin.noop.level=4: 'plugin' is not an array of [[plugin]] tables"),
+            p.end())
+      << ::testing::PrintToString(p);
 }
 
 TEST(Config, BadOverridesAreReportedAsSuch) {
