@@ -44,13 +44,24 @@ struct Stats {
   int64_t nonfinite = 0;
 };
 
+// The statistics TensorBoard shows beside the buckets, from one pass's Stats.
+HistogramData with_stats(HistogramData h, const Stats& st) {
+  h.min = st.min;
+  h.max = st.max;
+  h.num = static_cast<double>(st.num);
+  h.sum = st.sum;
+  h.sum_squares = st.sum_squares;
+  h.nonfinite = st.nonfinite;
+  return h;
+}
+
 inline bool is_finite_bits(uint64_t bits) { return ((bits >> 52) & 0x7FF) != 0x7FF; }
 
 // Accumulates the stats for the equal-width and explicit-edge paths (the default edges have
-// their own kernels, histogram_kernels*.cpp). On x86-64 they use SSE2 (part of the baseline ABI, no -march needed) two doubles at a time,
-// without branches: d = x - x is +0 for finite x and NaN otherwise, which both masks the
-// sums and hides the value from minpd/maxpd (they return their second operand on NaN).
-// Several lanes also keep the additions independent of each other.
+// their own kernels, histogram_kernels*.cpp). On x86-64 they use SSE2 (part of the baseline ABI, no -march needed) two
+// doubles at a time, without branches: d = x - x is +0 for finite x and NaN otherwise, which both masks the sums and
+// hides the value from minpd/maxpd (they return their second operand on NaN). Several lanes also keep the additions
+// independent of each other.
 class StatsAccumulator {
  public:
   void add(const float* v, size_t n) {
@@ -514,14 +525,7 @@ HistogramData compute(const T* values, size_t n, const HistogramBins& bins, int 
     }
     counts = uniform_counts(values, n, limits, first, last);
   }
-  HistogramData h = finish(std::move(limits), std::move(counts), max_bins);
-  h.min = st.min;
-  h.max = st.max;
-  h.num = static_cast<double>(st.num);
-  h.sum = st.sum;
-  h.sum_squares = st.sum_squares;
-  h.nonfinite = st.nonfinite;
-  return h;
+  return with_stats(finish(std::move(limits), std::move(counts), max_bins), st);
 }
 
 }  // namespace
@@ -545,14 +549,7 @@ HistogramData finish_tensorflow(const TfCounts& c, int max_bins) {
   st.num = c.stats.num;
   st.nonfinite = static_cast<int64_t>(c.n) - c.stats.num;
   require_finite_values(st, c.n);
-  HistogramData h = finish(tensorflow_edges(), c.counts, max_bins);
-  h.min = st.min;
-  h.max = st.max;
-  h.num = static_cast<double>(st.num);
-  h.sum = st.sum;
-  h.sum_squares = st.sum_squares;
-  h.nonfinite = st.nonfinite;
-  return h;
+  return with_stats(finish(tensorflow_edges(), c.counts, max_bins), st);
 }
 
 }  // namespace detail
