@@ -41,6 +41,22 @@ bool check_written(benchmark::State& state, const SummaryWriter& writer, const t
   return false;
 }
 
+// Times `log(writer, step)` plus flush() per iteration (the call, the writer thread's work and
+// the write), on a fresh run dir; `items` values are counted per iteration.
+template <typename Log>
+void time_call_and_flush(benchmark::State& state, int64_t items, Log log) {
+  TempDir dir;
+  SummaryWriter writer(dir.sub("run"));
+  int64_t step = 0;
+  for (auto _ : state) {
+    log(writer, step++);
+    const trainscope::WriteStatus status = writer.flush();
+    if (!check_written(state, writer, status, static_cast<uint64_t>(step))) break;
+  }
+  state.SetItemsProcessed(state.iterations() * items);
+  writer.close();
+}
+
 // n scalars from the first add_scalar until close() returns. Creating the writer (and its
 // log dir) is setup and not timed; PyTorch's side in compare.py is timed the same way.
 void BM_AddScalarEndToEnd(benchmark::State& state) {
@@ -83,16 +99,7 @@ at::Tensor histogram_input() {
 // and encoding run on the writer thread, flush() waits for them and the write.
 void BM_AddHistogramEndToEnd(benchmark::State& state) {
   const at::Tensor values = histogram_input();
-  TempDir dir;
-  SummaryWriter writer(dir.sub("run"));
-  int64_t step = 0;
-  for (auto _ : state) {
-    writer.add_histogram("weights", values, step++);
-    const trainscope::WriteStatus status = writer.flush();
-    if (!check_written(state, writer, status, static_cast<uint64_t>(step))) break;
-  }
-  state.SetItemsProcessed(state.iterations());
-  writer.close();
+  time_call_and_flush(state, 1, [&](SummaryWriter& w, int64_t step) { w.add_histogram("weights", values, step); });
 }
 BENCHMARK(BM_AddHistogramEndToEnd)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -131,16 +138,8 @@ const at::Tensor& huge_histogram_input() {
 
 void BM_AddHistogramHugeEndToEnd(benchmark::State& state) {
   const at::Tensor& values = huge_histogram_input();
-  TempDir dir;
-  SummaryWriter writer(dir.sub("run"));
-  int64_t step = 0;
-  for (auto _ : state) {
-    writer.add_histogram("weights", values, step++);
-    const trainscope::WriteStatus status = writer.flush();
-    if (!check_written(state, writer, status, static_cast<uint64_t>(step))) break;
-  }
-  state.SetItemsProcessed(state.iterations() * kHugeHistogram);
-  writer.close();
+  time_call_and_flush(state, kHugeHistogram,
+                      [&](SummaryWriter& w, int64_t step) { w.add_histogram("weights", values, step); });
 }
 BENCHMARK(BM_AddHistogramHugeEndToEnd)->UseRealTime()->MinTime(0.3)->Unit(benchmark::kMillisecond);
 
@@ -189,16 +188,7 @@ BENCHMARK(BM_AddImageCall)->UseManualTime()->MinTime(0.05)->Unit(benchmark::kMic
 // add_image plus flush(): the image is converted, PNG-encoded and written.
 void BM_AddImageEndToEnd(benchmark::State& state) {
   const at::Tensor image = image_input();
-  TempDir dir;
-  SummaryWriter writer(dir.sub("run"));
-  int64_t step = 0;
-  for (auto _ : state) {
-    writer.add_image("sample", image, step++);
-    const trainscope::WriteStatus status = writer.flush();
-    if (!check_written(state, writer, status, static_cast<uint64_t>(step))) break;
-  }
-  state.SetItemsProcessed(state.iterations());
-  writer.close();
+  time_call_and_flush(state, 1, [&](SummaryWriter& w, int64_t step) { w.add_image("sample", image, step); });
 }
 BENCHMARK(BM_AddImageEndToEnd)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
@@ -207,16 +197,7 @@ BENCHMARK(BM_AddImageEndToEnd)->UseRealTime()->Unit(benchmark::kMicrosecond);
 void BM_AddImagesEndToEnd(benchmark::State& state) {
   at::manual_seed(0);
   const at::Tensor images = at::rand({64, 3, 32, 32}, at::kFloat);
-  TempDir dir;
-  SummaryWriter writer(dir.sub("run"));
-  int64_t step = 0;
-  for (auto _ : state) {
-    writer.add_images("batch", images, step++);
-    const trainscope::WriteStatus status = writer.flush();
-    if (!check_written(state, writer, status, static_cast<uint64_t>(step))) break;
-  }
-  state.SetItemsProcessed(state.iterations());
-  writer.close();
+  time_call_and_flush(state, 1, [&](SummaryWriter& w, int64_t step) { w.add_images("batch", images, step); });
 }
 BENCHMARK(BM_AddImagesEndToEnd)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
