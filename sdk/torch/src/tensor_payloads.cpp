@@ -128,12 +128,10 @@ class DeferredImage final : public DeferredPayload {
   DeferredImage(HostSnapshot s, std::string fmt, bool converted)
       : snap_(std::move(s)), fmt_(std::move(fmt)), converted_(converted) {}
   SummaryPayload resolve() override {
-    at::Tensor t = snap_.wait();
-    if (!converted_) {
-      if (std::optional<ImageData> img = image_pixels(t, fmt_)) return std::move(*img);
-    }
-    if (!converted_) t = to_uint8(to_hwc(t, fmt_));
-    return image_from_hwc_uint8(t);
+    const at::Tensor& t = snap_.wait();
+    if (converted_) return image_from_hwc_uint8(t);
+    if (std::optional<ImageData> img = image_pixels(t, fmt_)) return std::move(*img);
+    return image_from_hwc_uint8(to_uint8(to_hwc(t, fmt_)));  // what image_pixels does not take
   }
   size_t held_bytes() const override { return snap_.nbytes(); }
 
