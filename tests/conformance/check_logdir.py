@@ -34,9 +34,7 @@ conformance.toml) for another device and log dir: the CPU conformance run, on CU
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -60,51 +58,6 @@ class Report:
     def check(self, ok: bool, name: str, detail: str = "") -> bool:
         self.line("PASS" if ok else "FAIL", name, detail)
         return ok
-
-
-# ----------------------------------------------------------------------------------------
-# Expectations
-
-
-def _parse(path: Path) -> list[tuple[str, str]]:
-    out = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        kind, _, pattern = line.partition(" ")
-        if not pattern.strip() and kind != "graph":
-            raise SystemExit(f"{path}:{n}: expected '<kind> <pattern>'")
-        out.append((kind, pattern.strip()))
-    return out
-
-
-def listing(loaded, kind: str, run: str) -> set[str]:
-    if kind == "scalars":
-        got = loaded.scalar_tags("scalars")
-    elif kind == "images":
-        got = loaded.blob_tags("images")
-    else:
-        got = loaded.tensor_tags(kind)
-    return got.get(run, set())
-
-
-def unmet(loaded, run: str, run_dir: Path, expectations: list[tuple[str, str]]) -> list[str]:
-    """The expectations `run` does not meet (test_plugins_all.test_plugin_tags' rules)."""
-    missing = []
-    for kind, pattern in expectations:
-        if kind == "graph":
-            if not loaded.multiplexer.Graph(run).node:
-                missing.append("graph: empty GraphDef")
-        elif kind == "file":
-            files = [str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()]
-            if not any(fnmatch.fnmatch(f, pattern) for f in files):
-                missing.append(f"file {pattern} (files: {sorted(files)[:20]})")
-        else:
-            tags = listing(loaded, kind, run)
-            if not any(re.fullmatch(pattern, t) for t in tags):
-                missing.append(f"{kind} {pattern} (listed: {sorted(tags)[:30]})")
-    return missing
 
 
 # ----------------------------------------------------------------------------------------
@@ -298,7 +251,10 @@ def cmd_check(args) -> int:
         unknown = (wanted or set()) - {f.name for f in folders}
         rep.check(not unknown, "plugin folders found", f"unknown: {sorted(unknown)}" if unknown else args.plugins)
     for path in args.expect_file:
-        expectations += [(Path(path).name, k, p) for k, p in _parse(Path(path))]
+        try:
+            expectations += [(Path(path).name, k, p) for k, p in tb_helpers.parse_expected_tags(Path(path))]
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
     for line in args.expect:
         kind, _, pattern = line.strip().partition(" ")
         expectations.append(("--expect", kind, pattern.strip()))
@@ -309,7 +265,7 @@ def cmd_check(args) -> int:
         for source, kind, pattern in expectations:
             by_source.setdefault(source, []).append((kind, pattern))
         for source, exps in by_source.items():
-            missing = unmet(loaded, run, run_dir, exps)
+            missing = tb_helpers.unmet_expectations(loaded, run, run_dir, exps)
             rep.check(not missing, f"{run}: {source} expectations",
                       "; ".join(missing) if missing else f"{len(exps)} met")
         check_images(rep, loaded, run)

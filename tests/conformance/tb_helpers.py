@@ -17,9 +17,11 @@ dataclass_compat also sets each plugin's data class (text: DATA_CLASS_TENSOR).
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import io
 import logging
 import os
+import re
 import subprocess
 import wave
 from dataclasses import dataclass, field
@@ -437,3 +439,52 @@ def migrated_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     lefts = [values.min()] + inner
     rights = inner + [values.max()]
     return np.array([lefts, rights, counts[lo : hi + 1]], dtype=np.float32).T
+
+
+# ----------------------------------------------------------------------------------------
+# expected_tags.txt: one expectation a line, '<kind> <pattern>' (kind: scalars, images, a tensor
+# plugin's name, 'file' with a glob under the run dir, or 'graph'); '#' starts a comment.
+
+
+def parse_expected_tags(path: Path) -> list[tuple[str, str]]:
+    """(kind, pattern) per line; ValueError naming path:line for a malformed one."""
+    out = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        kind, _, pattern = line.partition(" ")
+        if not pattern.strip() and kind != "graph":
+            raise ValueError(f"{path}:{n}: expected '<kind> <pattern>'")
+        out.append((kind, pattern.strip()))
+    return out
+
+
+def _tags_of_kind(loaded, kind: str, run: str) -> set[str]:
+    if kind == "scalars":
+        got = loaded.scalar_tags("scalars")
+    elif kind == "images":
+        got = loaded.blob_tags("images")
+    else:
+        got = loaded.tensor_tags(kind)
+    return got.get(run, set())
+
+
+def unmet_expectations(loaded, run: str, run_dir: Path, expectations) -> list[str]:
+    """The (kind, pattern) expectations that `run` of `loaded` does not meet, one line each:
+    a tag kind needs a tag that re.fullmatch-es the pattern, 'file' a file under run_dir that
+    fnmatch-es it, 'graph' a non-empty GraphDef."""
+    missing = []
+    for kind, pattern in expectations:
+        if kind == "graph":
+            if not loaded.multiplexer.Graph(run).node:
+                missing.append("graph: empty GraphDef")
+        elif kind == "file":
+            files = [str(p.relative_to(run_dir)) for p in Path(run_dir).rglob("*") if p.is_file()]
+            if not any(fnmatch.fnmatch(f, pattern) for f in files):
+                missing.append(f"file {pattern} (files: {sorted(files)[:20]})")
+        else:
+            tags = _tags_of_kind(loaded, kind, run)
+            if not any(re.fullmatch(pattern, t) for t in tags):
+                missing.append(f"{kind} {pattern} (listed: {sorted(tags)[:30]})")
+    return missing

@@ -17,9 +17,7 @@ Blank lines and lines starting with # are skipped.
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -79,15 +77,7 @@ def cli() -> Path:
 def expectations(folder: Path) -> list[tuple[str, str]]:
     path = folder / "expected_tags.txt"
     assert path.is_file(), f"{path} is missing: every plugin lists the tags it writes"
-    out = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        kind, _, pattern = line.partition(" ")
-        assert pattern.strip() or kind == "graph", f"{path}:{n}: expected '<kind> <pattern>'"
-        out.append((kind, pattern.strip()))
-    return out
+    return tb_helpers.parse_expected_tags(path)
 
 
 @pytest.fixture(scope="module")
@@ -129,32 +119,8 @@ def test_tensorboard_loads_without_complaint(all_plugins_run):
     assert not tb_helpers.log_problems(loaded.log), tb_helpers.log_problems(loaded.log)
 
 
-def _listing(loaded, kind: str) -> set[str]:
-    if kind == "scalars":
-        got = loaded.scalar_tags("scalars")
-    elif kind == "images":
-        got = loaded.blob_tags("images")
-    else:
-        got = loaded.tensor_tags(kind)
-    return got.get(RUN, set())
-
-
 @pytest.mark.parametrize("folder", plugin_folders(), ids=lambda p: p.name)
 def test_plugin_tags(all_plugins_run, folder):
     log_dir, loaded, _ = all_plugins_run
-    run_dir = log_dir / RUN
-    missing = []
-    for kind, pattern in expectations(folder):
-        if kind == "graph":
-            graph = loaded.multiplexer.Graph(RUN)
-            if not graph.node:
-                missing.append("graph: empty GraphDef")
-        elif kind == "file":
-            files = [str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()]
-            if not any(fnmatch.fnmatch(f, pattern) for f in files):
-                missing.append(f"file {pattern} (files: {sorted(files)[:20]})")
-        else:
-            tags = _listing(loaded, kind)
-            if not any(re.fullmatch(pattern, t) for t in tags):
-                missing.append(f"{kind} {pattern} (listed: {sorted(tags)[:30]})")
+    missing = tb_helpers.unmet_expectations(loaded, RUN, log_dir / RUN, expectations(folder))
     assert not missing, f"{folder.name}: " + "\n".join(missing)
