@@ -11,10 +11,13 @@ APT_PACKAGES=(
   libpng-dev libgif-dev zlib1g-dev libdeflate-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgloo-dev
+  nlohmann-json3-dev libhiredis-dev redis-server
+  clang libclang-rt-14-dev
   dataset-fashion-mnist python3-venv
 )
 # Versions pinned by the project; the venv is the only Python the build and tests use.
-PY_PACKAGES=(torch==2.11.0 tensorboard==2.21.0 numpy pytest)
+PY_PACKAGES=(torch==2.11.0 tensorboard==2.21.0 numpy pytest
+  optuna==5.0.0 optuna-dashboard==0.21.0 torchvision==0.26.0)
 
 log() { printf '[setup] %s\n' "$*"; }
 t0=$(date +%s)
