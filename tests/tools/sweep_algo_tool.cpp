@@ -11,6 +11,8 @@
 //       given history; trials: {"number","state","value","params","intermediate_values":
 //       {"step": value},"system_attrs":{key: json}})
 //   {"op":"sample","trials":[...],"number"} -> {"params","system_attrs"} on a given history
+//   {"op":"acquisition","trials":[...],"number","points":[{name: value}]} -> {"values"}: TPE's
+//       log l(x) - log g(x) with one joint estimator over the space (null: not finite)
 //   {"op":"time_ask","trials":[...],"repeat"} -> {"seconds": [...]}: sample() for trial
 //       number len(trials) after the given history, timed (steady_clock) `repeat` times
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "../../core/sweep/src/samplers.h"  // detail::tpe_acquisition (test hook)
 #include "trainscope/sweep/pruner.h"
 #include "trainscope/sweep/sampler.h"
 
@@ -146,6 +149,7 @@ json sample_json(const std::optional<ts::NewTrial>& nt) {
 struct Study {
   ts::Direction direction = ts::Direction::kMinimize;
   ts::SearchSpace space;
+  ts::SamplerOptions sampler_options;
   std::unique_ptr<ts::Sampler> sampler;
   std::unique_ptr<ts::Pruner> pruner;
   std::vector<ts::Trial> trials;
@@ -166,6 +170,7 @@ json handle(Study& study, const json& req) {
     so.n_ei_candidates = s.value("n_ei_candidates", so.n_ei_candidates);
     so.constant_liar = s.value("constant_liar", so.constant_liar);
     so.multivariate = s.value("multivariate", so.multivariate);
+    study.sampler_options = so;
     study.sampler = ts::make_sampler(so);
     ts::PrunerOptions po;
     const json p = req.value("pruner", json::object());
@@ -225,6 +230,24 @@ json handle(Study& study, const json& req) {
     const auto trials = parse_trials(req.at("trials"), study.space);
     const int64_t number = req.value("number", static_cast<int64_t>(trials.size()));
     return sample_json(study.sampler->sample(trials, study.space, study.direction, number));
+  }
+  if (op == "acquisition") {
+    const auto trials = parse_trials(req.at("trials"), study.space);
+    const int64_t number = req.value("number", static_cast<int64_t>(trials.size()));
+    std::vector<std::vector<double>> points;
+    for (const json& p : req.at("points")) {
+      std::vector<double> point;
+      for (const ts::Parameter& q : study.space) {
+        point.push_back(ts::to_internal(q.distribution, param_value(q.distribution, p.at(q.name))));
+      }
+      points.push_back(point);
+    }
+    json values = json::array();
+    for (double v :
+         ts::detail::tpe_acquisition(trials, study.space, study.direction, number, study.sampler_options, points)) {
+      values.push_back(std::isfinite(v) ? json(v) : json(nullptr));
+    }
+    return {{"values", values}};
   }
   if (op == "time_ask") {
     const auto trials = parse_trials(req.at("trials"), study.space);

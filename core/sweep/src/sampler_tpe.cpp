@@ -160,6 +160,27 @@ class TpeSampler final : public Sampler {
 
 }  // namespace
 
+std::vector<double> tpe_acquisition(const std::vector<Trial>& history, const SearchSpace& space, Direction direction,
+                                    int64_t number, const SamplerOptions& options,
+                                    const std::vector<std::vector<double>>& points) {
+  const Split split = split_trials(history, number, direction, options.constant_liar);
+  std::vector<size_t> params(space.size());
+  std::vector<Distribution> distributions;
+  for (size_t i = 0; i < space.size(); ++i) {
+    params[i] = i;
+    distributions.push_back(space[i].distribution);
+  }
+  ParzenOptions parzen;
+  parzen.consider_endpoints = options.consider_endpoints;
+  const ParzenEstimator below(observations(split.below, space, params), distributions, parzen);
+  const ParzenEstimator above(observations(split.above, space, params), distributions, parzen);
+  const auto log_l = below.log_pdf(points);
+  const auto log_g = above.log_pdf(points);
+  std::vector<double> out(points.size());
+  for (size_t c = 0; c < points.size(); ++c) out[c] = log_l[c] - log_g[c];
+  return out;
+}
+
 std::unique_ptr<Sampler> make_tpe_sampler(const SamplerOptions& options) {
   return std::make_unique<TpeSampler>(options);
 }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "random_stream.h"
 #include "trainscope/sweep/sampler.h"
@@ -32,5 +33,13 @@ double sample_uniformly(const Distribution& distribution, RandomStream& rng);
 // the external value when the trial recorded it under another distribution; nullopt when
 // the trial has no such parameter or its value is not in `distribution`.
 std::optional<double> observed_value(const Trial& trial, const std::string& name, const Distribution& distribution);
+
+// What TPE's acquisition function, log l(x) - log g(x), gives each of `points` (internal
+// values, one per parameter of `space`) for trial `number` after `history`: one joint
+// estimator over `space` (the test tool compares it with Optuna's; independent sampling calls
+// it with one parameter).
+std::vector<double> tpe_acquisition(const std::vector<Trial>& history, const SearchSpace& space, Direction direction,
+                                    int64_t number, const SamplerOptions& options,
+                                    const std::vector<std::vector<double>>& points);
 
 }  // namespace trainscope::sweep::detail
