@@ -83,6 +83,8 @@ ParzenEstimator::Dimension ParzenEstimator::numerical(const std::vector<double>&
     dim.log = i.log;
     dim.step = static_cast<double>(i.step);
   }
+  // A stepped range ends at its last grid point (Optuna shortens high the same way).
+  if (dim.step > 0) dim.high = dim.low + std::floor((dim.high - dim.low) / dim.step + 1e-9) * dim.step;
   double low = dim.low - dim.step / 2;
   double high = dim.high + dim.step / 2;
   if (dim.log) {
