@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <stdexcept>
 
@@ -125,6 +126,21 @@ ParzenEstimator::Dimension ParzenEstimator::numerical(const std::vector<double>&
   // The prior kernel: centred, as wide as the range.
   dim.mu.push_back(0.5 * (low + high));
   dim.sigma.push_back(high - low);
+  if (dim.step > 0) {
+    // Stepped: many kernels share (mu, sigma) since observations sit on the grid.
+    std::map<std::pair<double, double>, uint32_t> pairs;
+    for (size_t k = 0; k < dim.mu.size(); ++k) {
+      const auto [it, added] = pairs.try_emplace({dim.mu[k], dim.sigma[k]}, static_cast<uint32_t>(pairs.size()));
+      if (added) {
+        dim.pair_mu.push_back(dim.mu[k]);
+        dim.pair_sigma.push_back(dim.sigma[k]);
+        dim.pair_log_mass.push_back(
+            log_gauss_mass((low - dim.mu[k]) / dim.sigma[k], (high - dim.mu[k]) / dim.sigma[k]));
+      }
+      dim.pair_of_kernel.push_back(it->second);
+    }
+    return dim;
+  }
   for (size_t k = 0; k < dim.mu.size(); ++k) {
     dim.log_sigma.push_back(std::log(dim.sigma[k]));
     dim.log_mass.push_back(log_gauss_mass((low - dim.mu[k]) / dim.sigma[k], (high - dim.mu[k]) / dim.sigma[k]));
@@ -138,21 +154,20 @@ ParzenEstimator::Dimension ParzenEstimator::categorical(const std::vector<double
   dim.categorical = true;
   dim.n_choices = n_choices;
   if (observed.empty()) {
-    dim.probabilities.assign(n_choices, 1.0 / static_cast<double>(n_choices));
+    dim.log_probabilities.assign(n_choices, -std::log(static_cast<double>(n_choices)));
     return dim;
   }
   // Kernel i puts its observation's choice above the prior's share; the last kernel is the
   // prior alone (uniform).
   const size_t kernels = observed.size() + 1;
-  dim.probabilities.assign(kernels * n_choices, options.prior_weight / static_cast<double>(kernels));
-  for (size_t i = 0; i < observed.size(); ++i) {
-    dim.probabilities[i * n_choices + static_cast<size_t>(observed[i])] += 1.0;
-  }
+  std::vector<double> p(kernels * n_choices, options.prior_weight / static_cast<double>(kernels));
+  for (size_t i = 0; i < observed.size(); ++i) p[i * n_choices + static_cast<size_t>(observed[i])] += 1.0;
+  dim.log_probabilities.resize(p.size());
   for (size_t k = 0; k < kernels; ++k) {
-    double* row = &dim.probabilities[k * n_choices];
+    const double* row = &p[k * n_choices];
     const double sum = std::accumulate(row, row + n_choices, 0.0);
-    if (sum > 0) {
-      for (size_t c = 0; c < n_choices; ++c) row[c] /= sum;
+    for (size_t c = 0; c < n_choices; ++c) {
+      dim.log_probabilities[k * n_choices + c] = std::log(sum > 0 ? row[c] / sum : row[c]);
     }
   }
   return dim;
@@ -161,10 +176,10 @@ ParzenEstimator::Dimension ParzenEstimator::categorical(const std::vector<double
 double ParzenEstimator::sample_dimension(const Dimension& dim, size_t kernel, RandomStream& rng) const {
   if (dim.categorical) {
     const double u = rng.uniform();
-    const double* row = &dim.probabilities[kernel * dim.n_choices];
+    const double* row = &dim.log_probabilities[kernel * dim.n_choices];
     double cumulative = 0.0;
     for (size_t c = 0; c + 1 < dim.n_choices; ++c) {
-      cumulative += row[c];
+      cumulative += std::exp(row[c]);
       if (u < cumulative) return static_cast<double>(c);
     }
     return static_cast<double>(dim.n_choices - 1);
@@ -195,6 +210,8 @@ std::vector<double> ParzenEstimator::log_pdf(const std::vector<std::vector<doubl
   std::vector<double> out;
   out.reserve(points.size());
   std::vector<double> acc(kernels);
+  // Stepped dimensions: per dimension and cell, the log mass of each distinct kernel.
+  std::vector<std::map<double, std::vector<double>>> cells(dims_.size());
   for (const auto& point : points) {
     acc = log_weights_;
     for (size_t d = 0; d < dims_.size(); ++d) {
@@ -202,19 +219,25 @@ std::vector<double> ParzenEstimator::log_pdf(const std::vector<std::vector<doubl
       const double x = point[d];
       if (dim.categorical) {
         const size_t c = static_cast<size_t>(x);
-        for (size_t k = 0; k < kernels; ++k) acc[k] += std::log(dim.probabilities[k * dim.n_choices + c]);
+        for (size_t k = 0; k < kernels; ++k) acc[k] += dim.log_probabilities[k * dim.n_choices + c];
       } else if (dim.step > 0) {
-        // The kernel's probability mass over the cell [x - step/2, x + step/2].
-        double left = x - dim.step / 2;
-        double right = x + dim.step / 2;
-        if (dim.log) {
-          left = std::log(left);
-          right = std::log(right);
+        auto [cell, added] = cells[d].try_emplace(x);
+        if (added) {
+          // Each distinct kernel's probability mass over the cell [x - step/2, x + step/2].
+          double left = x - dim.step / 2;
+          double right = x + dim.step / 2;
+          if (dim.log) {
+            left = std::log(left);
+            right = std::log(right);
+          }
+          for (size_t j = 0; j < dim.pair_mu.size(); ++j) {
+            const double mu = dim.pair_mu[j];
+            const double sigma = dim.pair_sigma[j];
+            cell->second.push_back(log_gauss_mass((left - mu) / sigma, (right - mu) / sigma) - dim.pair_log_mass[j]);
+          }
         }
-        for (size_t k = 0; k < kernels; ++k) {
-          acc[k] +=
-              log_gauss_mass((left - dim.mu[k]) / dim.sigma[k], (right - dim.mu[k]) / dim.sigma[k]) - dim.log_mass[k];
-        }
+        const std::vector<double>& mass = cell->second;
+        for (size_t k = 0; k < kernels; ++k) acc[k] += mass[dim.pair_of_kernel[k]];
       } else {
         const double t = dim.log ? std::log(x) : x;
         const bool inside = t >= dim.adapted_low && t <= dim.adapted_high;

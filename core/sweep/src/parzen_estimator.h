@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "random_stream.h"
@@ -39,13 +40,17 @@ class ParzenEstimator {
     bool categorical = false;
     // numerical: kernels in the transformed space
     std::vector<double> mu, sigma, log_mass, log_sigma;
+    // stepped: the distinct (mu, sigma) pairs (few: the observations sit on the grid) and
+    // each kernel's pair, so that a cell's mass is computed once per pair
+    std::vector<double> pair_mu, pair_sigma, pair_log_mass;
+    std::vector<uint32_t> pair_of_kernel;
     double low = 0, high = 0;                  // the distribution's bounds
     double adapted_low = 0, adapted_high = 0;  // transformed, widened by half a step
     double step = 0;                           // 0: continuous
     bool log = false;
     // categorical: n_kernels x n_choices probabilities, row-major
     size_t n_choices = 0;
-    std::vector<double> probabilities;
+    std::vector<double> log_probabilities;
   };
   Dimension numerical(const std::vector<double>& observed, const Distribution& distribution,
                       const ParzenOptions& options) const;
