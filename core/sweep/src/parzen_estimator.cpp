@@ -21,8 +21,11 @@ double log_sum_exp(const std::vector<double>& v) {
   double m = -INFINITY;
   for (double x : v) m = std::max(m, x);
   if (m == -INFINITY) return -INFINITY;
+  // Terms below e^-50 of the largest change the sum by less than 2e-22 each: skip their exp.
   double s = 0.0;
-  for (double x : v) s += std::exp(x - m);
+  for (double x : v) {
+    if (x - m > -50.0) s += std::exp(x - m);
+  }
   return m + std::log(s);
 }
 
