@@ -49,7 +49,7 @@
 
 namespace trainscope::sweep::detail {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

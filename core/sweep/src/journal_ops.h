@@ -58,7 +58,7 @@ class Replay {
   int64_t records_applied() const { return records_applied_; }
 
  private:
-  void apply_json(const nlohmann::json& log, const std::string& where);
+  void apply_json(const nlohmann::ordered_json& log, const std::string& where);
   std::map<int64_t, StudyRecord> studies_;
   std::vector<Trial> trials_;             // index = trial id, over all studies
   std::vector<int64_t> trial_study_ids_;  // index = trial id
