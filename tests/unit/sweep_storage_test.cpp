@@ -240,6 +240,41 @@ TEST(SweepStorage, CorruptLineNamesFileAndLine) {
   }
 }
 
+TEST(SweepStorage, MalformedRecordNamesFileAndLine) {
+  const fs::path path = temp_dir("malformed") / "study.journal";
+  open_storage(path.string())->create_or_load_study("s", Direction::kMinimize);
+  std::ofstream(path, std::ios::app) << R"({"op_code": 5, "worker_id": "w"})"
+                                     << "\n";
+  try {
+    open_storage(path.string());
+    FAIL() << "no error";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string() + ":2"), std::string::npos) << e.what();
+  }
+}
+
+// Optuna's JournalFileSymlinkLock holds the journal while "<journal>.lock" exists: a trial is
+// created only after it is released.
+TEST(SweepStorage, WaitsForOptunasLockFile) {
+  const fs::path path = temp_dir("optuna_lock") / "study.journal";
+  auto s = open_storage(path.string());
+  const int64_t study = s->create_or_load_study("s", Direction::kMinimize);
+  const fs::path lock = path.string() + ".lock";
+  fs::create_symlink(path, lock);  // what a Python process holding the lock left there
+  std::atomic<bool> done{false};
+  std::thread worker([&] {
+    create_counted_trials(*s, study, 1);
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(done.load()) << "created a trial while Optuna's lock was held";
+  fs::remove(lock);  // Python releases it
+  worker.join();
+  EXPECT_TRUE(done.load());
+  EXPECT_EQ(s->trials(study).size(), 1u);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(lock)));
+}
+
 TEST(SweepStorage, ConcurrentThreadsNeverShareAView) {
   const fs::path path = temp_dir("threads") / "study.journal";
   const int64_t study = open_storage(path.string())->create_or_load_study("s", Direction::kMinimize);
@@ -261,6 +296,8 @@ TEST(SweepStorage, ConcurrentThreadsNeverShareAView) {
 TEST(SweepStorage, ConcurrentProcessesNeverShareAView) {
   const fs::path path = temp_dir("processes") / "study.journal";
   const int64_t study = open_storage(path.string())->create_or_load_study("s", Direction::kMinimize);
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
   std::vector<pid_t> children;
   for (int k = 0; k < 4; ++k) {
     const pid_t pid = ::fork();
@@ -268,7 +305,12 @@ TEST(SweepStorage, ConcurrentProcessesNeverShareAView) {
     if (pid == 0) {
       int rc = 0;
       try {
-        create_counted_trials(*open_storage(path.string()), study, 10);
+        auto storage = open_storage(path.string());
+        ::close(go[1]);
+        char c;
+        while (::read(go[0], &c, 1) > 0) {
+        }  // all start together: the pipe closes when the parent closes its end
+        create_counted_trials(*storage, study, 10);
       } catch (...) {
         rc = 1;
       }
@@ -276,6 +318,8 @@ TEST(SweepStorage, ConcurrentProcessesNeverShareAView) {
     }
     children.push_back(pid);
   }
+  ::close(go[0]);
+  ::close(go[1]);
   for (pid_t pid : children) {
     int status = 0;
     ::waitpid(pid, &status, 0);
