@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -342,33 +343,47 @@ TEST(SweepStorage, FailStaleTrialsFailsOnlyAbandonedOnes) {
   int status = 0;
   ::waitpid(child, &status, 0);
   create_counted_trials(*s, study, 1);  // ours, alive
-  // Two trials from another host, written as that host's worker would: one started long ago
-  // without a heartbeat since (lease expired), one started a minute ago.
-  auto foreign =
-      [&](const std::string& start) {
-        std::ofstream(path, std::ios::app)
-            << R"({"op_code":4,"worker_id":"w-1","study_id":)" << study << R"(,"datetime_start":")" << start
-            << R"(","state":0,"value":null,"values":null,"distributions":{},"params":{},"user_attrs":{},)"
-            << R"("system_attrs":{"trainscope:worker":{"host":"elsewhere.invalid","boot_id":"b","pid":1,)"
-            << R"("start_ticks":1,"lease_s":3600}},"intermediate_values":{}})"
-            << "\n";
-      };
-  foreign("2020-01-01T00:00:00.000000+00:00");
+  // Trials written as other workers would write them (number: who).
+  auto append_trial = [&](const std::string& start, const nlohmann::json& worker, const std::string& heartbeat = "") {
+    nlohmann::json sys = {{"trainscope:worker", worker}};
+    if (!heartbeat.empty()) sys["trainscope:heartbeat"] = heartbeat;
+    nlohmann::json rec = {{"op_code", 4}, {"worker_id", "w-1"}, {"study_id", study}, {"datetime_start", start},
+                          {"state", 0},   {"system_attrs", sys}};
+    std::ofstream(path, std::ios::app) << rec.dump() << "\n";
+  };
   using namespace std::chrono;
-  const auto recent = system_clock::to_time_t(system_clock::now() - minutes(1));
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000000+00:00", std::gmtime(&recent));
-  foreign(buf);
+  auto iso = [](system_clock::time_point t) {
+    const auto tt = system_clock::to_time_t(t);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000000+00:00", std::gmtime(&tt));
+    return std::string(buf);
+  };
+  const std::string long_ago = "2020-01-01T00:00:00.000000+00:00";
+  const std::string recent = iso(system_clock::now() - minutes(1));
+  const auto me = nlohmann::json::parse(s->trials(study)[1].system_attrs.at("trainscope:worker"));
+  nlohmann::json elsewhere = {
+      {"host", "elsewhere.invalid"}, {"boot_id", "b"}, {"pid", 1}, {"start_ticks", 1}, {"lease_s", 3600}};
+  append_trial(long_ago, elsewhere);          // 2: other host, lease expired
+  append_trial(recent, elsewhere);            // 3: other host, started a minute ago
+  append_trial(long_ago, elsewhere, recent);  // 4: other host, heartbeat a minute ago
+  nlohmann::json reused = me, rebooted = me;
+  reused["start_ticks"] = me["start_ticks"].get<int64_t>() + 1;
+  rebooted["boot_id"] = "another-boot";
+  append_trial(recent, reused);    // 5: our pid, but another process's start
+  append_trial(recent, rebooted);  // 6: this host before a reboot
+  append_trial(long_ago, me);      // 7: this very process, alive
 
-  EXPECT_EQ(s->fail_stale_trials(study), (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(s->fail_stale_trials(study), (std::vector<int64_t>{0, 2, 5, 6}));
   const auto trials = open_storage(path.string())->trials(study);
-  ASSERT_EQ(trials.size(), 4u);
-  EXPECT_EQ(trials[0].state, TrialState::kFail);
+  ASSERT_EQ(trials.size(), 8u);
+  const std::vector<TrialState> expected{TrialState::kFail,    TrialState::kRunning, TrialState::kFail,
+                                         TrialState::kRunning, TrialState::kRunning, TrialState::kFail,
+                                         TrialState::kFail,    TrialState::kRunning};
+  for (size_t k = 0; k < expected.size(); ++k) EXPECT_EQ(trials[k].state, expected[k]) << "trial " << k;
   EXPECT_NE(trials[0].system_attrs.at("fail_reason").find(std::to_string(child)), std::string::npos);
+  EXPECT_NE(trials[5].system_attrs.at("fail_reason").find("another process"), std::string::npos);
+  EXPECT_NE(trials[6].system_attrs.at("fail_reason").find("rebooted"), std::string::npos);
   EXPECT_TRUE(trials[0].datetime_complete.has_value());
-  EXPECT_EQ(trials[1].state, TrialState::kRunning);
-  EXPECT_EQ(trials[2].state, TrialState::kFail);
-  EXPECT_EQ(trials[3].state, TrialState::kRunning);
   EXPECT_TRUE(s->fail_stale_trials(study).empty());
 }
 
