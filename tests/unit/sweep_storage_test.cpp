@@ -276,6 +276,49 @@ TEST(SweepStorage, WaitsForOptunasLockFile) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(lock)));
 }
 
+// Records as older Optuna versions and Python's SET_TRIAL_PARAM write them: pre-3.0 distribution
+// classes, the abbreviated {"type": ...} form, one parameter per record, Python's spacing.
+TEST(SweepStorage, ReadsOptunasLegacyDistributionsAndParamRecords) {
+  const fs::path path = temp_dir("legacy") / "study.journal";
+  std::ofstream(path)
+      << R"({"op_code": 0, "worker_id": "p-1", "study_name": "old", "directions": [2]})"
+         "\n"
+      << R"({"op_code": 4, "worker_id": "p-1", "study_id": 0, "datetime_start": "2024-05-01T10:00:00.5+02:00"})"
+         "\n"
+      << R"({"op_code": 5, "worker_id": "p-1", "trial_id": 0, "param_name": "a", "param_value_internal": 0.5, )"
+      << R"("distribution": "{\"name\": \"UniformDistribution\", \"attributes\": {\"low\": 0.0, \"high\": 1.0}}"})"
+         "\n"
+      << R"({"op_code": 5, "worker_id": "p-1", "trial_id": 0, "param_name": "b", "param_value_internal": 0.2, )"
+      << R"("distribution": "{\"name\": \"DiscreteUniformDistribution\", \"attributes\": {\"low\": 0.0, \"high\": 1.0, \"q\": 0.1}}"})"
+         "\n"
+      << R"({"op_code": 5, "worker_id": "p-1", "trial_id": 0, "param_name": "c", "param_value_internal": 4.0, )"
+      << R"("distribution": "{\"name\": \"IntLogUniformDistribution\", \"attributes\": {\"low\": 1, \"high\": 64, \"step\": 1}}"})"
+         "\n"
+      << R"({"op_code": 5, "worker_id": "p-1", "trial_id": 0, "param_name": "d", "param_value_internal": 1, )"
+      << R"("distribution": "{\"type\": \"categorical\", \"choices\": [\"x\", \"y\"]}"})"
+         "\n"
+      << R"({"op_code": 6, "worker_id": "p-1", "trial_id": 0, "state": 1, "values": [2.5], )"
+      << R"("datetime_complete": "2024-05-01T08:00:01.000000Z"})"
+         "\n";
+  auto s = open_storage(path.string());
+  const int64_t study = *s->find_study("old");
+  EXPECT_EQ(s->direction(study), Direction::kMaximize);
+  const auto trials = s->trials(study);
+  ASSERT_EQ(trials.size(), 1u);
+  const Trial& t = trials[0];
+  EXPECT_EQ(t.state, TrialState::kComplete);
+  EXPECT_EQ(t.value, 2.5);
+  EXPECT_EQ(t.distributions.at("a"), Distribution(FloatDistribution{0.0, 1.0, false, std::nullopt}));
+  EXPECT_EQ(t.distributions.at("b"), Distribution(FloatDistribution{0.0, 1.0, false, 0.1}));
+  EXPECT_EQ(t.distributions.at("c"), Distribution(IntDistribution{1, 64, true, 1}));
+  EXPECT_EQ(std::get<std::string>(std::get<Choice>(to_external(t.distributions.at("d"), t.params.at("d")))), "y");
+  // 10:00:00.5 at +02:00 is 08:00:00.5 UTC; the run took half a second.
+  ASSERT_TRUE(t.datetime_start && t.datetime_complete);
+  EXPECT_EQ(*t.datetime_complete - *t.datetime_start, std::chrono::milliseconds(500));
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(t.datetime_complete->time_since_epoch()).count(),
+            1714550401);
+}
+
 TEST(SweepStorage, ConcurrentThreadsNeverShareAView) {
   const fs::path path = temp_dir("threads") / "study.journal";
   const int64_t study = open_storage(path.string())->create_or_load_study("s", Direction::kMinimize);
