@@ -18,9 +18,13 @@
 #include <boost/dll/shared_library.hpp>
 #include <boost/filesystem.hpp>
 #include <cstdlib>
+#include <chrono>
 #include <cstring>
+#include <functional>
 #include <set>
 
+#include "plugin_file_check.h"
+#include "plugin_probe.h"
 #include "trainscope/version.h"
 
 #ifndef TRAINSCOPE_BUILD_TREE
@@ -135,12 +139,18 @@ const std::vector<OptionSpec>& PluginLibrary::options() const {
   return options ? *options : kNone;
 }
 
-std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::string& path) {
+namespace {
+
+// PluginLibrary::open, reporting its stages to `reached` (for the probe process).
+std::shared_ptr<PluginLibrary> open_library(const std::string& path,
+                                            const std::function<void(detail::ProbeStage)>& reached) {
   const std::string host = "this trainscope " TRAINSCOPE_VERSION_STRING " (ABI " + host_abi() + ")";
   boost::system::error_code ec;
   if (!fs::is_regular_file(fs::path(path), ec)) {
     throw PluginLoadError(Kind::kNotFound, path + ": no such plugin library; " + host + " looked for it there");
   }
+  // 0. Before any of its code runs: who can write it, its ELF structure, the entry symbol.
+  detail::check_plugin_file(path, host);
 
   // 1. Open. RTLD_NOW | RTLD_LOCAL (see the top of this file).
   boost::dll::shared_library library;
@@ -163,7 +173,9 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::string& path) {
             " expects ABI " +
             host_abi() + "); export one with TRAINSCOPE_PLUGIN(...)");
   }
+  if (reached) reached(detail::ProbeStage::kLoaded);
   const PluginDescriptor* d = library.get<const PluginDescriptor*()>(TRAINSCOPE_PLUGIN_ENTRY_NAME)();
+  if (reached) reached(detail::ProbeStage::kEntryReturned);
   if (d == nullptr) {
     throw PluginLoadError(
         Kind::kInvalidDescriptor,
@@ -218,6 +230,10 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::string& path) {
   }
   return std::make_shared<DllLibrary>(std::move(library), d, path);
 }
+
+}  // namespace
+
+std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::string& path) { return open_library(path, nullptr); }
 
 PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, const Options& options)
     : library_(std::move(library)), options_(options) {
@@ -309,6 +325,10 @@ std::vector<std::string> PluginCatalog::names() const {
   return out;
 }
 
+// Generous: a probe loads one library into an already initialised process (milliseconds), but
+// sanitizer builds and loaded CI machines are slow.
+constexpr std::chrono::seconds kProbeTimeout{30};
+
 PluginCatalog discover_plugins(const std::vector<std::string>& search_path) {
   PluginCatalog catalog;
   for (const auto& dir : search_path) {
@@ -322,6 +342,14 @@ PluginCatalog discover_plugins(const std::vector<std::string>& search_path) {
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
       try {
+        // The checks that read the file run here; loading it and calling its entry point run
+        // first in a probe process, and only a library that passed there is loaded here.
+        const std::string host = "this trainscope " TRAINSCOPE_VERSION_STRING " (ABI " + host_abi() + ")";
+        detail::check_plugin_file(file, host);
+        if (auto refusal = detail::probe_in_child(
+                file, [&file](const auto& reached) { open_library(file, reached); }, kProbeTimeout)) {
+          throw *refusal;
+        }
         auto lib = PluginLibrary::open(file);
         if (auto first = catalog.find(lib->descriptor().name)) {
           catalog.shadowed.push_back(file + ": " + who(lib->descriptor()) + " is shadowed by " + first->path() +

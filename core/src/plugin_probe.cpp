@@ -1,0 +1,150 @@
+// The probe process (plugin_probe.h). Protocol on the pipe, child to parent: one byte per
+// stage reached ('L', 'E'), then 'O' (passed) or 'X', the refusal's kind as one byte and its
+// message. The child leaves with _exit: no atexit handlers, no stdio flush, no dlclose.
+#include "plugin_probe.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+namespace trainscope::detail {
+namespace {
+
+using Kind = PluginLoadError::Kind;
+
+void write_all(int fd, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    p += w, n -= static_cast<size_t>(w);
+  }
+}
+
+[[noreturn]] void run_child(int fd, const ProbeLoad& load) {
+  // A crash here is reported by the parent: no core file, no crash handler of the host's.
+  struct rlimit no_core {
+    0, 0
+  };
+  setrlimit(RLIMIT_CORE, &no_core);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) signal(sig, SIG_DFL);
+  try {
+    load([fd](ProbeStage stage) {
+      const char c = static_cast<char>(stage);
+      write_all(fd, &c, 1);
+    });
+    write_all(fd, "O", 1);
+  } catch (const PluginLoadError& e) {
+    std::string msg = "X";
+    msg += static_cast<char>(e.kind());
+    msg += e.what();
+    write_all(fd, msg.data(), msg.size());
+  } catch (const std::exception& e) {
+    std::string msg = "X";
+    msg += static_cast<char>(Kind::kOpen);
+    msg += e.what();
+    write_all(fd, msg.data(), msg.size());
+  } catch (...) {
+  }
+  _exit(0);
+}
+
+std::string signal_text(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  const char* desc = sigdescr_np(sig);
+  std::string s = abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+  if (desc) s += std::string(" (") + desc + ")";
+  return s;
+}
+
+std::string where(const std::string& stages) {
+  if (stages.find(static_cast<char>(ProbeStage::kEntryReturned)) != std::string::npos) {
+    return "while its descriptor was read (the entry point returned a bad pointer?)";
+  }
+  if (stages.find(static_cast<char>(ProbeStage::kLoaded)) != std::string::npos) {
+    return "in its entry point " TRAINSCOPE_PLUGIN_ENTRY_NAME "()";
+  }
+  return "while being loaded (in a static constructor, or a library it needs)";
+}
+
+}  // namespace
+
+std::optional<PluginLoadError> probe_in_child(const std::string& path, const ProbeLoad& load,
+                                              std::chrono::milliseconds timeout) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return PluginLoadError(Kind::kCrashed, path + ": refused: no pipe for the probe process: " + strerror(errno));
+  }
+  std::fflush(nullptr);  // what this process buffered must not be written twice
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return PluginLoadError(Kind::kCrashed, path + ": refused: cannot start a probe process: " + strerror(err));
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    run_child(fds[1], load);
+  }
+  close(fds[1]);
+
+  std::string reply;
+  bool timed_out = false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(left));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;  // re-checks the deadline
+    char buf[4096];
+    const ssize_t got = read(fds[0], buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;  // EOF: the child is gone
+    reply.append(buf, static_cast<size_t>(got));
+  }
+  close(fds[0]);
+  if (timed_out) kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+
+  const size_t end = reply.find_first_of("OX");
+  const std::string stages = reply.substr(0, end);
+  if (timed_out) {
+    return PluginLoadError(Kind::kCrashed, path + ": refused: loading it did not finish within " +
+                                               std::to_string(timeout.count() / 1000) + " s " + where(stages) +
+                                               " in a probe process; nothing of it was loaded into trainscope");
+  }
+  if (end != std::string::npos && reply[end] == 'O' && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    return std::nullopt;
+  }
+  if (end != std::string::npos && reply[end] == 'X' && reply.size() > end + 1) {
+    return PluginLoadError(static_cast<Kind>(reply[end + 1]), reply.substr(end + 2));
+  }
+  std::string how;
+  if (WIFSIGNALED(status)) {
+    how = "crashed with " + signal_text(WTERMSIG(status));
+  } else {
+    how = "exited with status " + std::to_string(WEXITSTATUS(status)) + " without an answer";
+  }
+  return PluginLoadError(Kind::kCrashed, path + ": refused: " + how + " " + where(stages) +
+                                             " in a probe process; nothing of it was loaded into trainscope; fix the "
+                                             "plugin or remove it from the plugin path");
+}
+
+}  // namespace trainscope::detail
