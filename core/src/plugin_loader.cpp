@@ -133,12 +133,6 @@ bool defined_in(void* handle, const void* symbol) {
 
 }  // namespace
 
-const std::vector<OptionSpec>& PluginLibrary::options() const {
-  static const std::vector<OptionSpec> kNone;
-  const auto* options = descriptor().options;
-  return options ? *options : kNone;
-}
-
 namespace {
 
 // PluginLibrary::open, reporting its stages to `reached` (for the probe process).
@@ -309,20 +303,6 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& from
   }
   add(TRAINSCOPE_INSTALL_PLUGIN_DIR);
   return dirs;
-}
-
-std::shared_ptr<PluginLibrary> PluginCatalog::find(const std::string& name) const {
-  for (const auto& lib : libraries) {
-    if (name == lib->descriptor().name) return lib;
-  }
-  return nullptr;
-}
-
-std::vector<std::string> PluginCatalog::names() const {
-  std::vector<std::string> out;
-  for (const auto& lib : libraries) out.emplace_back(lib->descriptor().name);
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // Generous: a probe loads one library into an already initialised process (milliseconds), but
