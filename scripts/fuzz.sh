@@ -36,7 +36,8 @@ for t in "${TARGETS[@]}"; do
     status=1
     continue
   fi
-  grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^Done [0-9]+ runs" "$BUILD/$t.log" || true
-  echo "corpus: $(ls "$corpus" | wc -l) files"
+  # "#N DONE cov: .. corp: UNITS/SIZE": N executions, the corpus kept in memory at the end.
+  grep -E "^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|peak_rss_mb)" "$BUILD/$t.log" || true
+  echo "corpus dir: $(ls "$corpus" | wc -l) files"
 done
 exit $status
