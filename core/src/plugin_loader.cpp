@@ -306,11 +306,22 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& from
 }
 
 // Generous: a probe loads one library into an already initialised process (milliseconds), but
-// sanitizer builds and loaded CI machines are slow.
-constexpr std::chrono::seconds kProbeTimeout{30};
+// sanitizer builds and loaded CI machines are slow. TRAINSCOPE_PLUGIN_PROBE_TIMEOUT (seconds)
+// changes it.
+std::chrono::milliseconds probe_timeout() {
+  if (const char* env = std::getenv("TRAINSCOPE_PLUGIN_PROBE_TIMEOUT")) {
+    char* end = nullptr;
+    const double seconds = std::strtod(env, &end);
+    if (end != env && *end == '\0' && seconds > 0 && seconds <= 3600) {
+      return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    }
+  }
+  return std::chrono::seconds(30);
+}
 
 PluginCatalog discover_plugins(const std::vector<std::string>& search_path) {
   PluginCatalog catalog;
+  const auto timeout = probe_timeout();
   for (const auto& dir : search_path) {
     boost::system::error_code ec;
     if (!fs::is_directory(fs::path(dir), ec)) continue;
@@ -327,7 +338,7 @@ PluginCatalog discover_plugins(const std::vector<std::string>& search_path) {
         const std::string host = "this trainscope " TRAINSCOPE_VERSION_STRING " (ABI " + host_abi() + ")";
         detail::check_plugin_file(file, host);
         if (auto refusal = detail::probe_in_child(
-                file, [&file](const auto& reached) { open_library(file, reached); }, kProbeTimeout)) {
+                file, [&file](const auto& reached) { open_library(file, reached); }, timeout)) {
           throw *refusal;
         }
         auto lib = PluginLibrary::open(file);

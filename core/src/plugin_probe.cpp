@@ -67,7 +67,7 @@ std::string signal_text(int sig) {
 
 std::string where(const std::string& stages) {
   if (stages.find(static_cast<char>(ProbeStage::kEntryReturned)) != std::string::npos) {
-    return "while its descriptor was read (the entry point returned a bad pointer?)";
+    return "while its descriptor was read";
   }
   if (stages.find(static_cast<char>(ProbeStage::kLoaded)) != std::string::npos) {
     return "in its entry point " TRAINSCOPE_PLUGIN_ENTRY_NAME "()";
@@ -126,9 +126,13 @@ std::optional<PluginLoadError> probe_in_child(const std::string& path, const Pro
   const size_t end = reply.find_first_of("OX");
   const std::string stages = reply.substr(0, end);
   if (timed_out) {
-    return PluginLoadError(Kind::kCrashed, path + ": refused: loading it did not finish within " +
-                                               std::to_string(timeout.count() / 1000) + " s " + where(stages) +
-                                               " in a probe process; nothing of it was loaded into trainscope");
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%g", static_cast<double>(timeout.count()) / 1000.0);
+    return PluginLoadError(Kind::kCrashed, path + ": refused: loading it did not finish within " + secs + " s " +
+                                               where(stages) +
+                                               " in a probe process, which was killed; nothing of it was loaded "
+                                               "into trainscope (TRAINSCOPE_PLUGIN_PROBE_TIMEOUT=<seconds> allows "
+                                               "more)");
   }
   if (end != std::string::npos && reply[end] == 'O' && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     return std::nullopt;

@@ -110,6 +110,18 @@ TEST(PluginSafety, CrashingStaticConstructorIsPlacedBeforeTheEntryPoint) {
   EXPECT_NE(msg.find("while being loaded (in a static constructor"), std::string::npos) << msg;
 }
 
+TEST(PluginSafety, HangingEntryPointIsKilledAtTheTimeout) {
+  setenv("TRAINSCOPE_PLUGIN_PROBE_TIMEOUT", "0.5", 1);
+  const auto catalog = discover_plugins({kTestDir + "/hanging"});
+  unsetenv("TRAINSCOPE_PLUGIN_PROBE_TIMEOUT");
+  const std::string msg = refusal_of(catalog, kTestDir + "/hanging/libtest_hanging_entry.so");
+  EXPECT_NE(msg.find("refused: loading it did not finish within 0.5 s in its entry point "
+                     "trainscope_plugin_descriptor() in a probe process, which was killed"),
+            std::string::npos)
+      << msg;
+  EXPECT_TRUE(catalog.libraries.empty());
+}
+
 TEST(PluginSafety, ConstructorsOfANonPluginNeverRun) {
   TempDir dir;
   const std::string marker = dir.path() + "/constructor-ran";
