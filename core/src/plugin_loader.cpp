@@ -21,7 +21,9 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "plugin_file_check.h"
 #include "plugin_probe.h"
@@ -319,6 +321,13 @@ std::chrono::milliseconds probe_timeout() {
   return std::chrono::seconds(30);
 }
 
+// Probe processes at a time: each loads one library (mostly waiting on relocation and page
+// faults), so about one per core, and never many.
+size_t probe_parallelism() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return std::clamp<size_t>(cores, 1, 8);
+}
+
 PluginCatalog discover_plugins(const std::vector<std::string>& search_path) {
   PluginCatalog catalog;
   const auto timeout = probe_timeout();
@@ -331,16 +340,31 @@ PluginCatalog discover_plugins(const std::vector<std::string>& search_path) {
       if (p.extension() == ".so" && fs::is_regular_file(p, ec)) files.push_back(p.string());
     }
     std::sort(files.begin(), files.end());
-    for (const auto& file : files) {
+
+    // The checks that read the files run here; loading each and calling its entry point run
+    // first in probe processes (several at a time), and only a library that passed there is
+    // loaded here, in file order.
+    const std::string host = "this trainscope " TRAINSCOPE_VERSION_STRING " (ABI " + host_abi() + ")";
+    std::vector<std::optional<PluginLoadError>> verdicts(files.size());
+    std::vector<detail::ProbeRequest> probes;
+    std::vector<size_t> probed;  // probes[k] is for files[probed[k]]
+    for (size_t i = 0; i < files.size(); ++i) {
       try {
-        // The checks that read the file run here; loading it and calling its entry point run
-        // first in a probe process, and only a library that passed there is loaded here.
-        const std::string host = "this trainscope " TRAINSCOPE_VERSION_STRING " (ABI " + host_abi() + ")";
-        detail::check_plugin_file(file, host);
-        if (auto refusal = detail::probe_in_child(
-                file, [&file](const auto& reached) { open_library(file, reached); }, timeout)) {
-          throw *refusal;
-        }
+        detail::check_plugin_file(files[i], host);
+        const std::string file = files[i];
+        probes.push_back({file, [file](const auto& reached) { open_library(file, reached); }});
+        probed.push_back(i);
+      } catch (const PluginLoadError& e) {
+        verdicts[i] = e;
+      }
+    }
+    auto results = detail::probe_in_children(probes, timeout, probe_parallelism());
+    for (size_t k = 0; k < probed.size(); ++k) verdicts[probed[k]] = std::move(results[k]);
+
+    for (size_t i = 0; i < files.size(); ++i) {
+      const std::string& file = files[i];
+      try {
+        if (verdicts[i]) throw *verdicts[i];
         auto lib = PluginLibrary::open(file);
         if (auto first = catalog.find(lib->descriptor().name)) {
           catalog.shadowed.push_back(file + ": " + who(lib->descriptor()) + " is shadowed by " + first->path() +

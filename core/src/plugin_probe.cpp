@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
@@ -77,11 +78,23 @@ std::string where(const std::string& stages) {
 
 }  // namespace
 
-std::optional<PluginLoadError> probe_in_child(const std::string& path, const ProbeLoad& load,
-                                              std::chrono::milliseconds timeout) {
+namespace {
+
+struct Running {
+  size_t index;
+  pid_t pid;
+  int fd;
+  std::string reply;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+// Forks the child of request `index`; a failure to start is its refusal.
+std::optional<PluginLoadError> start(const ProbeRequest& request, size_t index, std::chrono::milliseconds timeout,
+                                     std::vector<Running>& running) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
-    return PluginLoadError(Kind::kCrashed, path + ": refused: no pipe for the probe process: " + strerror(errno));
+    return PluginLoadError(Kind::kCrashed,
+                           request.path + ": refused: no pipe for the probe process: " + strerror(errno));
   }
   std::fflush(nullptr);  // what this process buffered must not be written twice
   const pid_t pid = fork();
@@ -89,40 +102,26 @@ std::optional<PluginLoadError> probe_in_child(const std::string& path, const Pro
     const int err = errno;
     close(fds[0]);
     close(fds[1]);
-    return PluginLoadError(Kind::kCrashed, path + ": refused: cannot start a probe process: " + strerror(err));
+    return PluginLoadError(Kind::kCrashed, request.path + ": refused: cannot start a probe process: " + strerror(err));
   }
   if (pid == 0) {
     close(fds[0]);
-    run_child(fds[1], load);
+    run_child(fds[1], request.load);
   }
   close(fds[1]);
+  running.push_back({index, pid, fds[0], {}, std::chrono::steady_clock::now() + timeout});
+  return std::nullopt;
+}
 
-  std::string reply;
-  bool timed_out = false;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int ready = poll(&p, 1, static_cast<int>(left));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;  // re-checks the deadline
-    char buf[4096];
-    const ssize_t got = read(fds[0], buf, sizeof buf);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;  // EOF: the child is gone
-    reply.append(buf, static_cast<size_t>(got));
-  }
-  close(fds[0]);
-  if (timed_out) kill(pid, SIGKILL);
+// Reaps a child whose pipe closed (or that timed out: killed first) and reads its verdict.
+std::optional<PluginLoadError> finish(const std::string& path, Running& r, bool timed_out,
+                                      std::chrono::milliseconds timeout) {
+  close(r.fd);
+  if (timed_out) kill(r.pid, SIGKILL);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (waitpid(r.pid, &status, 0) < 0 && errno == EINTR) {
   }
-
+  const std::string& reply = r.reply;
   const size_t end = reply.find_first_of("OX");
   const std::string stages = reply.substr(0, end);
   if (timed_out) {
@@ -149,6 +148,55 @@ std::optional<PluginLoadError> probe_in_child(const std::string& path, const Pro
   return PluginLoadError(Kind::kCrashed, path + ": refused: " + how + " " + where(stages) +
                                              " in a probe process; nothing of it was loaded into trainscope; fix the "
                                              "plugin or remove it from the plugin path");
+}
+
+}  // namespace
+
+std::vector<std::optional<PluginLoadError>> probe_in_children(const std::vector<ProbeRequest>& requests,
+                                                              std::chrono::milliseconds timeout, size_t parallel) {
+  std::vector<std::optional<PluginLoadError>> results(requests.size());
+  std::vector<Running> running;
+  size_t next = 0;
+  if (parallel == 0) parallel = 1;
+  while (next < requests.size() || !running.empty()) {
+    while (next < requests.size() && running.size() < parallel) {
+      results[next] = start(requests[next], next, timeout, running);
+      ++next;
+    }
+    if (running.empty()) continue;
+
+    const auto now = std::chrono::steady_clock::now();
+    auto first_deadline = running.front().deadline;
+    for (const auto& r : running) first_deadline = std::min(first_deadline, r.deadline);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(first_deadline - now).count();
+    std::vector<pollfd> fds;
+    for (const auto& r : running) fds.push_back({r.fd, POLLIN, 0});
+    const int ready = left > 0 ? poll(fds.data(), fds.size(), static_cast<int>(left)) : 0;
+    if (ready < 0 && errno != EINTR) break;  // cannot happen with valid descriptors
+
+    std::vector<Running> still;
+    for (size_t k = 0; k < running.size(); ++k) {
+      Running& r = running[k];
+      bool done = false, timed_out = false;
+      if (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) {
+        char buf[4096];
+        const ssize_t got = read(r.fd, buf, sizeof buf);
+        if (got > 0) {
+          r.reply.append(buf, static_cast<size_t>(got));
+        } else if (got == 0 || errno != EINTR) {
+          done = true;  // EOF: the child is gone
+        }
+      }
+      if (!done && std::chrono::steady_clock::now() >= r.deadline) done = timed_out = true;
+      if (done) {
+        results[r.index] = finish(requests[r.index].path, r, timed_out, timeout);
+      } else {
+        still.push_back(std::move(r));
+      }
+    }
+    running = std::move(still);
+  }
+  return results;
 }
 
 }  // namespace trainscope::detail

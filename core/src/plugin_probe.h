@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "trainscope/plugin_loader.h"
 
@@ -16,10 +17,16 @@ namespace trainscope::detail {
 enum class ProbeStage : char { kLoaded = 'L', kEntryReturned = 'E' };
 using ProbeLoad = std::function<void(const std::function<void(ProbeStage)>& reached)>;
 
-// Runs `load` (which throws PluginLoadError to refuse) in a child process. Returns nullopt when
-// it returned normally; the error it threw; or a kCrashed error naming the signal (or the
-// timeout) and the stage it died in. Nothing the child loaded reaches this process.
-std::optional<PluginLoadError> probe_in_child(const std::string& path, const ProbeLoad& load,
-                                              std::chrono::milliseconds timeout);
+struct ProbeRequest {
+  std::string path;
+  ProbeLoad load;  // throws PluginLoadError to refuse
+};
+
+// Runs each request's `load` in a child process of its own, up to `parallel` at a time. Result
+// i is for request i: nullopt when it returned normally; the error it threw; or a kCrashed
+// error naming the signal (or the timeout, after which the child is killed) and the stage it
+// died in. Nothing a child loaded reaches this process.
+std::vector<std::optional<PluginLoadError>> probe_in_children(const std::vector<ProbeRequest>& requests,
+                                                              std::chrono::milliseconds timeout, size_t parallel);
 
 }  // namespace trainscope::detail

@@ -89,7 +89,7 @@ TRAINSCOPE_API std::vector<std::string> plugin_search_path(const std::vector<std
 // name within a directory; the first library of a given plugin name wins) with its
 // descriptor, and the refusals met on the way (for `trainscope plugins`). A library is loaded
 // into this process only after the checks of PluginLibrary::open passed and a forked probe
-// process loaded it, called its entry point and checked its descriptor without crashing or
+// process (one per library, a few at a time) loaded it, called its entry point and checked its descriptor without crashing or
 // hanging; a refused library never shadows another. Libraries stay loaded while the catalog
 // (or an instance made from it) lives.
 struct TRAINSCOPE_API PluginCatalog {
