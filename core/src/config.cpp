@@ -3,6 +3,8 @@
 // keeps the source position of every key and node).
 #include "trainscope/config.h"
 
+#include "toml_guard.h"
+
 #define TOML_ENABLE_FORMATTERS 0  // we only parse
 #include <toml++/toml.h>
 
@@ -559,10 +561,18 @@ void apply_overrides(Reader& r, toml::table& root, const std::vector<std::string
       continue;
     }
     // The value is TOML when it parses as such; otherwise a bare string (adam, cuda:0).
+    // TOML++ is not shown what its pre-scan refuses (toml_guard.h): such a value is a string.
+    const std::string doc = "v = " + o.substr(eq + 1);
     toml::table holder;
-    try {
-      holder = toml::parse(std::string_view("v = " + o.substr(eq + 1)), std::string_view("--set"));
-    } catch (const toml::parse_error&) {
+    bool parsed = false;
+    if (detail::toml_guard(doc).message.empty()) {
+      try {
+        holder = toml::parse(std::string_view(doc), std::string_view("--set"));
+        parsed = true;
+      } catch (const toml::parse_error&) {
+      }
+    }
+    if (!parsed) {
       holder = toml::table{};
       holder.insert_or_assign("v", o.substr(eq + 1));
     }
@@ -627,6 +637,11 @@ void apply_overrides(Reader& r, toml::table& root, const std::vector<std::string
 
 // Parses `text`; on a syntax error adds the problem and returns nullopt.
 std::optional<toml::table> parse_toml(Reader& r, std::string_view text) {
+  if (const auto guard = detail::toml_guard(text); !guard.message.empty()) {
+    r.error(r.source + ":" + std::to_string(guard.line) + ":" + std::to_string(guard.column),
+            "TOML syntax error: " + guard.message);
+    return std::nullopt;
+  }
   try {
     return toml::parse(text, r.source);
   } catch (const toml::parse_error& e) {

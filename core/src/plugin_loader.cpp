@@ -18,9 +18,15 @@
 #include <boost/dll/shared_library.hpp>
 #include <boost/filesystem.hpp>
 #include <cstdlib>
+#include <chrono>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <set>
+#include <thread>
 
+#include "plugin_file_check.h"
+#include "plugin_probe.h"
 #include "trainscope/version.h"
 
 #ifndef TRAINSCOPE_BUILD_TREE
@@ -129,18 +135,18 @@ bool defined_in(void* handle, const void* symbol) {
 
 }  // namespace
 
-const std::vector<OptionSpec>& PluginLibrary::options() const {
-  static const std::vector<OptionSpec> kNone;
-  const auto* options = descriptor().options;
-  return options ? *options : kNone;
-}
+namespace {
 
-std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::string& path) {
+// PluginLibrary::open, reporting its stages to `reached` (for the probe process).
+std::shared_ptr<PluginLibrary> open_library(const std::string& path,
+                                            const std::function<void(detail::ProbeStage)>& reached) {
   const std::string host = "this trainscope " TRAINSCOPE_VERSION_STRING " (ABI " + host_abi() + ")";
   boost::system::error_code ec;
   if (!fs::is_regular_file(fs::path(path), ec)) {
     throw PluginLoadError(Kind::kNotFound, path + ": no such plugin library; " + host + " looked for it there");
   }
+  // 0. Before any of its code runs: who can write it, its ELF structure, the entry symbol.
+  detail::check_plugin_file(path, host);
 
   // 1. Open. RTLD_NOW | RTLD_LOCAL (see the top of this file).
   boost::dll::shared_library library;
@@ -163,7 +169,9 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::string& path) {
             " expects ABI " +
             host_abi() + "); export one with TRAINSCOPE_PLUGIN(...)");
   }
+  if (reached) reached(detail::ProbeStage::kLoaded);
   const PluginDescriptor* d = library.get<const PluginDescriptor*()>(TRAINSCOPE_PLUGIN_ENTRY_NAME)();
+  if (reached) reached(detail::ProbeStage::kEntryReturned);
   if (d == nullptr) {
     throw PluginLoadError(
         Kind::kInvalidDescriptor,
@@ -218,6 +226,10 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::string& path) {
   }
   return std::make_shared<DllLibrary>(std::move(library), d, path);
 }
+
+}  // namespace
+
+std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::string& path) { return open_library(path, nullptr); }
 
 PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, const Options& options)
     : library_(std::move(library)), options_(options) {
@@ -295,22 +307,30 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& from
   return dirs;
 }
 
-std::shared_ptr<PluginLibrary> PluginCatalog::find(const std::string& name) const {
-  for (const auto& lib : libraries) {
-    if (name == lib->descriptor().name) return lib;
+// Generous: a probe loads one library into an already initialised process (milliseconds), but
+// sanitizer builds and loaded CI machines are slow. TRAINSCOPE_PLUGIN_PROBE_TIMEOUT (seconds)
+// changes it.
+std::chrono::milliseconds probe_timeout() {
+  if (const char* env = std::getenv("TRAINSCOPE_PLUGIN_PROBE_TIMEOUT")) {
+    char* end = nullptr;
+    const double seconds = std::strtod(env, &end);
+    if (end != env && *end == '\0' && seconds > 0 && seconds <= 3600) {
+      return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    }
   }
-  return nullptr;
+  return std::chrono::seconds(30);
 }
 
-std::vector<std::string> PluginCatalog::names() const {
-  std::vector<std::string> out;
-  for (const auto& lib : libraries) out.emplace_back(lib->descriptor().name);
-  std::sort(out.begin(), out.end());
-  return out;
+// Probe processes at a time: each loads one library (mostly waiting on relocation and page
+// faults), so about one per core, and never many.
+size_t probe_parallelism() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return std::clamp<size_t>(cores, 1, 8);
 }
 
 PluginCatalog discover_plugins(const std::vector<std::string>& search_path) {
   PluginCatalog catalog;
+  const auto timeout = probe_timeout();
   for (const auto& dir : search_path) {
     boost::system::error_code ec;
     if (!fs::is_directory(fs::path(dir), ec)) continue;
@@ -320,8 +340,31 @@ PluginCatalog discover_plugins(const std::vector<std::string>& search_path) {
       if (p.extension() == ".so" && fs::is_regular_file(p, ec)) files.push_back(p.string());
     }
     std::sort(files.begin(), files.end());
-    for (const auto& file : files) {
+
+    // The checks that read the files run here; loading each and calling its entry point run
+    // first in probe processes (several at a time), and only a library that passed there is
+    // loaded here, in file order.
+    const std::string host = "this trainscope " TRAINSCOPE_VERSION_STRING " (ABI " + host_abi() + ")";
+    std::vector<std::optional<PluginLoadError>> verdicts(files.size());
+    std::vector<detail::ProbeRequest> probes;
+    std::vector<size_t> probed;  // probes[k] is for files[probed[k]]
+    for (size_t i = 0; i < files.size(); ++i) {
       try {
+        detail::check_plugin_file(files[i], host);
+        const std::string file = files[i];
+        probes.push_back({file, [file](const auto& reached) { open_library(file, reached); }});
+        probed.push_back(i);
+      } catch (const PluginLoadError& e) {
+        verdicts[i] = e;
+      }
+    }
+    auto results = detail::probe_in_children(probes, timeout, probe_parallelism());
+    for (size_t k = 0; k < probed.size(); ++k) verdicts[probed[k]] = std::move(results[k]);
+
+    for (size_t i = 0; i < files.size(); ++i) {
+      const std::string& file = files[i];
+      try {
+        if (verdicts[i]) throw *verdicts[i];
         auto lib = PluginLibrary::open(file);
         if (auto first = catalog.find(lib->descriptor().name)) {
           catalog.shadowed.push_back(file + ": " + who(lib->descriptor()) + " is shadowed by " + first->path() +

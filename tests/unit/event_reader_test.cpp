@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "test_util.h"
+#include "trainscope/crc32c.h"
 #include "trainscope/event_reader.h"
 #include "trainscope/event_writer.h"
 #include "trainscope/proto/event.pb.h"
@@ -99,6 +100,30 @@ TEST(RecordReader, FlippedLengthByteIsBadLengthCrc) {
   ASSERT_TRUE(r.error().has_value());
   EXPECT_EQ(r.error()->kind, RecordError::Kind::kBadLengthCrc);
   EXPECT_EQ(r.error()->offset, 0u);
+}
+
+// A length field near 2^64 with a valid length CRC once wrapped the "len + 4 fits" check
+// around and died in std::string::resize with only "basic_string::_M_replace_aux".
+TEST(RecordReader, HugeLengthWithValidCrcIsTruncatedDataAtItsOffset) {
+  const std::string path = write_sample(testing::fresh_dir(), 2);
+  const std::string good = slurp(path);
+  for (uint64_t len : {~uint64_t{0}, ~uint64_t{0} - 3, ~uint64_t{0} - 4, uint64_t{1} << 62}) {
+    std::string header(12, '\0');
+    for (int i = 0; i < 8; ++i) header[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+    const uint32_t crc = mask_crc(crc32c_extend(0, header.data(), 8));
+    for (int i = 0; i < 4; ++i) header[8 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+    dump(path, good + header + "tail");
+    RecordReader r(path);
+    EXPECT_EQ(count_records(r), 3);  // file_version + 2 scalars
+    ASSERT_TRUE(r.error().has_value()) << len;
+    EXPECT_EQ(r.error()->kind, RecordError::Kind::kTruncatedData) << len;
+    EXPECT_EQ(r.error()->offset, good.size());
+    EXPECT_NE(r.error()->message.find(path + ": truncated record data at offset " + std::to_string(good.size())),
+              std::string::npos)
+        << r.error()->message;
+    EXPECT_NE(r.error()->message.find("says " + std::to_string(len) + " bytes"), std::string::npos)
+        << r.error()->message;
+  }
 }
 
 TEST(RecordReader, MissingFileThrowsNamingIt) {

@@ -1,6 +1,11 @@
-// Loading plugin libraries (Boost.DLL). Checks, in order: the entry symbol, the ABI version,
-// the build fingerprint, then (at create time) the factory. Every refusal names the file and
-// both versions. A library outlives every instance created from it.
+// Loading plugin libraries (Boost.DLL). Checks, in order, before any of the library's code
+// runs: who may write the file (not world-writable, in no world-writable directory without the
+// sticky bit, owned by root or by this user), its ELF structure (a 64-bit shared object for this
+// machine, every table and segment inside the file) and a defined exported entry symbol. Then,
+// after loading: the ABI version, the build fingerprint, the options schema, and (at create
+// time) the factory. Discovery loads each library first in a probe process, so a library that
+// crashes or hangs while loading costs a refusal, not the process. Every refusal names the
+// file and both versions. A library outlives every instance created from it.
 #pragma once
 
 #include <memory>
@@ -23,7 +28,9 @@ class PluginLoadError : public std::runtime_error {
     kAbiMismatch,          // ABI major differs or ABI minor is newer than the host's
     kFingerprintMismatch,  // built with another compiler / libstdc++ ABI / torch / SDK
     kInvalidDescriptor,    // the entry returned null, or a descriptor without name/functions
-    kCreateFailed          // the plugin's constructor threw
+    kCreateFailed,         // the plugin's constructor threw
+    kUnsafe,               // others could write the file or its directory, or it has a foreign owner
+    kCrashed               // loading it (constructors, entry point) crashed or hung in the probe process
   };
   PluginLoadError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   Kind kind() const { return kind_; }
@@ -35,8 +42,10 @@ class PluginLoadError : public std::runtime_error {
 // One opened plugin library. Shared: instances hold a reference so the library stays loaded.
 class TRAINSCOPE_API PluginLibrary {
  public:
-  // Opens `path` (RTLD_NOW | RTLD_LOCAL) and checks symbol, ABI and fingerprint; throws
-  // PluginLoadError.
+  // Checks `path` (ownership and permissions, ELF structure, entry symbol) without running any
+  // of it, then opens it in this process (RTLD_NOW | RTLD_LOCAL) and checks ABI, fingerprint
+  // and schema; throws PluginLoadError. No probe process: a crash while loading is this
+  // process's (discover_plugins probes first).
   static std::shared_ptr<PluginLibrary> open(const std::string& path);
   virtual ~PluginLibrary() = default;
   virtual const PluginDescriptor& descriptor() const = 0;
@@ -78,8 +87,11 @@ TRAINSCOPE_API std::vector<std::string> plugin_search_path(const std::vector<std
 
 // Every plugin library (*.so directly under each directory of the search path, sorted by file
 // name within a directory; the first library of a given plugin name wins) with its
-// descriptor, and the refusals met on the way (for `trainscope plugins`). Libraries stay
-// loaded while the catalog (or an instance made from it) lives.
+// descriptor, and the refusals met on the way (for `trainscope plugins`). A library is loaded
+// into this process only after the checks of PluginLibrary::open passed and a forked probe
+// process (one per library, a few at a time) loaded it, called its entry point and checked its descriptor without crashing or
+// hanging; a refused library never shadows another. Libraries stay loaded while the catalog
+// (or an instance made from it) lives.
 struct TRAINSCOPE_API PluginCatalog {
   std::vector<std::shared_ptr<PluginLibrary>> libraries;
   std::vector<std::string> refusals;  // PluginLoadError messages

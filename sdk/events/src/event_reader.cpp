@@ -124,9 +124,9 @@ RecordReader::~RecordReader() {
 
 bool RecordReader::next(std::string& payload) {
   if (error_) return false;
-  auto fail = [&](RecordError::Kind kind) {
+  auto fail = [&](RecordError::Kind kind, const std::string& detail = "") {
     error_ = RecordError{kind, offset_,
-                         path_ + ": " + to_string(kind) + " at offset " + std::to_string(offset_)};
+                         path_ + ": " + to_string(kind) + " at offset " + std::to_string(offset_) + detail};
     return false;
   };
   unsigned char header[12];
@@ -142,7 +142,14 @@ bool RecordReader::next(std::string& payload) {
   std::fseek(file_, 0, SEEK_END);
   const long end = std::ftell(file_);
   std::fseek(file_, here, SEEK_SET);
-  if (here < 0 || end < 0 || len + 4 > static_cast<uint64_t>(end - here)) return fail(RecordError::Kind::kTruncatedData);
+  // Compared without arithmetic on `len`: a length near 2^64 must not wrap around.
+  if (here < 0 || end < here) return fail(RecordError::Kind::kIo);
+  const uint64_t remaining = static_cast<uint64_t>(end - here);
+  if (remaining < 4 || len > remaining - 4) {
+    return fail(RecordError::Kind::kTruncatedData, " (the length field says " + std::to_string(len) +
+                                                       " bytes of data, but only " + std::to_string(remaining) +
+                                                       " bytes, CRC included, are left in the file)");
+  }
   payload.resize(len);
   unsigned char footer[4];
   if ((len && std::fread(payload.data(), 1, len, file_) != len) || std::fread(footer, 1, 4, file_) != 4)

@@ -9,6 +9,19 @@
 #include "trainscope/options.h"
 
 namespace trainscope {
+
+// Here rather than with the plugin ABI: the torch-free config fuzz target links this file.
+const char* option_type_name(OptionType type) {
+  switch (type) {
+    case OptionType::kBool: return "bool";
+    case OptionType::kInt: return "int";
+    case OptionType::kDouble: return "float";
+    case OptionType::kString: return "string";
+    case OptionType::kStringList: return "string list";
+  }
+  return "unknown";
+}
+
 namespace {
 
 bool is_bound(ConstraintKind k) {

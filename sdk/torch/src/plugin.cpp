@@ -33,17 +33,6 @@ bool hook_from_name(const char* name, Hook* out) {
   return false;
 }
 
-const char* option_type_name(OptionType type) {
-  switch (type) {
-    case OptionType::kBool: return "bool";
-    case OptionType::kInt: return "int";
-    case OptionType::kDouble: return "float";
-    case OptionType::kString: return "string";
-    case OptionType::kStringList: return "string list";
-  }
-  return "unknown";
-}
-
 const char* host_build_fingerprint() { return TRAINSCOPE_BUILD_FINGERPRINT; }
 
 at::Tensor HookContext::activation(const std::string& name) const {
