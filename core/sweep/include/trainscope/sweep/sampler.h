@@ -23,6 +23,12 @@ struct SamplerOptions {
   int n_startup_trials = 10;
   int n_ei_candidates = 24;
   bool consider_endpoints = false;
+  // Other workers' RUNNING trials count as "above" (bad) observations, as Optuna 5.0's
+  // TPESampler(constant_liar=True) does by default: parallel workers spread out.
+  bool constant_liar = true;
+  // One joint estimator over all parameters (Optuna 5.0's default for one objective) instead
+  // of one per parameter.
+  bool multivariate = false;
   // grid: the values of a float/int parameter without choices are its step grid; a float
   // without step is refused for grid (say why).
 };
