@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "commands.h"
@@ -216,9 +217,12 @@ int run_as_parent(const SweepArgs& a) {
   }
   std::map<int64_t, trainscope::sweep::TrialState> shown;  // trials whose row shows their state
   const auto earlier = storage->trials(study);
+  std::set<int64_t> earlier_finished;  // summarized, not listed
   for (const auto& t : earlier) {
-    if (trainscope::sweep::is_finished(t.state)) shown[t.number] = t.state;  // summarized, not listed
+    if (trainscope::sweep::is_finished(t.state)) shown[t.number] = t.state, earlier_finished.insert(t.number);
   }
+  const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  int drawn = 0;  // lines of the live table on the terminal
   const auto before = trainscope::summarize(earlier, sw.direction);
   if (before.finished() > 0)
     std::printf("  so far:   %lld finished trials in the study\n", static_cast<long long>(before.finished()));
@@ -256,6 +260,7 @@ int run_as_parent(const SweepArgs& a) {
       w.pid = -1;
       if (clean) continue;
       ++failed_workers;
+      drawn = 0;  // messages go below the table; it is drawn again after them
       std::printf("[sweep] worker %d %s (see %s)\n", w.index,
                   WIFSIGNALED(status) ? ("was killed by signal " + std::to_string(WTERMSIG(status))).c_str()
                                       : ("exited with status " + std::to_string(WEXITSTATUS(status))).c_str(),
@@ -272,11 +277,26 @@ int run_as_parent(const SweepArgs& a) {
       }
     }
     const auto trials = storage->trials(study);
-    for (const auto& t : trials) {
-      auto it = shown.find(t.number);
-      if (it != shown.end() && it->second == t.state) continue;
-      shown[t.number] = t.state;
-      std::printf("%s\n", trainscope::trial_row(t, sw.params).c_str());
+    if (tty) {
+      // A terminal: redraw this invocation's trials (the latest kLiveRows) in place, running
+      // ones with their latest value, epochs and time.
+      std::vector<std::string> rows;
+      for (const auto& t : trials) {
+        if (!earlier_finished.count(t.number)) rows.push_back(trainscope::trial_row(t, sw.params));
+      }
+      constexpr size_t kLiveRows = 40;
+      if (rows.size() > kLiveRows) rows.erase(rows.begin(), rows.end() - kLiveRows);
+      if (drawn > 0) std::printf("\033[%dA\033[J", drawn);
+      for (const auto& r : rows) std::printf("%s\n", r.c_str());
+      drawn = static_cast<int>(rows.size());
+    } else {
+      // A log: a trial's row when it starts and when it ends.
+      for (const auto& t : trials) {
+        auto it = shown.find(t.number);
+        if (it != shown.end() && it->second == t.state) continue;
+        shown[t.number] = t.state;
+        std::printf("%s\n", trainscope::trial_row(t, sw.params).c_str());
+      }
     }
     std::fflush(stdout);
     if (last_round) break;
