@@ -126,6 +126,14 @@ bool load_setup(const SweepArgs& a, trainscope::SweepSetup& setup, std::vector<s
   return true;
 }
 
+// A journal file is opened by its absolute path: the journal's lock is a symbolic link to the
+// journal, and a relative target would be resolved against the link's own directory (a dangling
+// link, which a waiter cannot stat to tell a dead holder's lock from a live one).
+std::unique_ptr<trainscope::sweep::Storage> open_study_storage(const std::string& url) {
+  if (url.rfind("redis://", 0) == 0) return trainscope::sweep::open_storage(url);
+  return trainscope::sweep::open_storage(fs::absolute(url).lexically_normal().string());
+}
+
 std::unique_ptr<trainscope::sweep::Sampler> sampler_for(const trainscope::SweepConfig& s) {
   return trainscope::sweep::make_sampler(s.sampler);
 }
@@ -135,7 +143,7 @@ int run_as_worker(const SweepArgs& a) {
   std::vector<std::string> notes;
   if (!load_setup(a, setup, notes)) return 2;
   setup.progress = stdout;
-  auto storage = trainscope::sweep::open_storage(setup.sweep.storage);
+  auto storage = open_study_storage(setup.sweep.storage);
   const int64_t study = storage->create_or_load_study(setup.sweep.study, setup.sweep.direction);
   auto sampler = sampler_for(setup.sweep);
   auto pruner = trainscope::sweep::make_pruner(setup.sweep.pruner);
@@ -196,7 +204,7 @@ int run_as_parent(const SweepArgs& a) {
   std::vector<std::string> notes;
   if (!load_setup(a, setup, notes)) return 1;
   const auto& sw = setup.sweep;
-  auto storage = trainscope::sweep::open_storage(sw.storage);
+  auto storage = open_study_storage(sw.storage);
   const int64_t study = storage->create_or_load_study(sw.study, sw.direction);
   (void)sampler_for(sw);  // refuses a bad sampler configuration here rather than in every worker
   std::printf("trainscope sweep %s\n", a.file.c_str());
