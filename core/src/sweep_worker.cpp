@@ -92,12 +92,8 @@ std::string trial_row(const sweep::Trial& t, const sweep::SearchSpace& space) {
   for (const auto& p : space) {
     auto it = t.params.find(p.name);
     if (it == t.params.end()) continue;
-    std::string v;
-    try {
-      v = short_value(sweep::to_external(p.distribution, it->second));
-    } catch (const std::exception&) {
-      v = "?";
-    }
+    std::string v(1, '?');  // a value outside the distribution (another program's trial)
+    if (sweep::contains(p.distribution, it->second)) v = short_value(sweep::to_external(p.distribution, it->second));
     params += (params.empty() ? "" : " ") + p.name + "=" + v;
   }
   char value_text[32] = "-";
