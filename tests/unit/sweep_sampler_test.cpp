@@ -284,6 +284,33 @@ TEST(SweepTpe, MaximizeLooksForLargeValues) {
   EXPECT_GT(late, 0.7);  // random search would average 0.5
 }
 
+TEST(SweepTpe, UsesTrialsRecordedUnderAnotherSpaceWhereTheyFit) {
+  // A study whose space changed: older trials lack "b", recorded "a" as a wider int range and
+  // "c" with other choices. TPE keeps what still fits and proposes inside the new space.
+  const SearchSpace old_space = {{"a", IntDistribution{0, 100, false, 1}},
+                                 {"c", CategoricalDistribution{{std::string("x"), std::string("y")}}}};
+  const SearchSpace space = {{"a", IntDistribution{0, 10, false, 1}},
+                             {"b", FloatDistribution{0.0, 1.0, false, std::nullopt}},
+                             {"c", CategoricalDistribution{{std::string("y"), std::string("z")}}}};
+  std::vector<Trial> history;
+  auto random = make_sampler(options("random", 2));
+  for (int i = 0; i < 30; ++i) {
+    const auto nt = random->sample(history, old_space, Direction::kMinimize, i);
+    record(history, *nt, TrialState::kComplete, [](const NewTrial& t) { return t.params.at("a"); });
+  }
+  auto tpe = make_sampler(options("tpe", 2));
+  for (int i = 30; i < 50; ++i) {
+    const auto nt = tpe->sample(history, space, Direction::kMinimize, i);
+    ASSERT_TRUE(nt);
+    for (const Parameter& p : space) EXPECT_TRUE(contains(p.distribution, nt->params.at(p.name))) << p.name;
+    record(history, *nt, TrialState::kComplete, [](const NewTrial& t) { return t.params.at("a"); });
+  }
+  // Old trials with a <= 10 near 0 were the best: the later proposals lean to small a.
+  double late = 0;
+  for (int i = 40; i < 50; ++i) late += history[static_cast<size_t>(i)].params.at("a") / 10;
+  EXPECT_LT(late, 4.0);  // uniform over 0..10 would average 5
+}
+
 TEST(SweepTpe, SingleValueParametersKeepTheirValue) {
   auto sampler = make_sampler(options("tpe", 1));
   const SearchSpace space = {{"a", IntDistribution{4, 4, false, 1}},

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -240,6 +241,84 @@ TEST(SweepStorage, CorruptLineNamesFileAndLine) {
   }
 }
 
+TEST(SweepStorage, MalformedRecordNamesFileAndLine) {
+  const fs::path path = temp_dir("malformed") / "study.journal";
+  open_storage(path.string())->create_or_load_study("s", Direction::kMinimize);
+  std::ofstream(path, std::ios::app) << R"({"op_code": 5, "worker_id": "w"})"
+                                     << "\n";
+  try {
+    open_storage(path.string());
+    FAIL() << "no error";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string() + ":2"), std::string::npos) << e.what();
+  }
+}
+
+// Optuna's JournalFileSymlinkLock holds the journal while "<journal>.lock" exists: a trial is
+// created only after it is released.
+TEST(SweepStorage, WaitsForOptunasLockFile) {
+  const fs::path path = temp_dir("optuna_lock") / "study.journal";
+  auto s = open_storage(path.string());
+  const int64_t study = s->create_or_load_study("s", Direction::kMinimize);
+  const fs::path lock = path.string() + ".lock";
+  fs::create_symlink(path, lock);  // what a Python process holding the lock left there
+  std::atomic<bool> done{false};
+  std::thread worker([&] {
+    create_counted_trials(*s, study, 1);
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(done.load()) << "created a trial while Optuna's lock was held";
+  fs::remove(lock);  // Python releases it
+  worker.join();
+  EXPECT_TRUE(done.load());
+  EXPECT_EQ(s->trials(study).size(), 1u);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(lock)));
+}
+
+// Records as older Optuna versions and Python's SET_TRIAL_PARAM write them: pre-3.0 distribution
+// classes, the abbreviated {"type": ...} form, one parameter per record, Python's spacing.
+TEST(SweepStorage, ReadsOptunasLegacyDistributionsAndParamRecords) {
+  const fs::path path = temp_dir("legacy") / "study.journal";
+  std::ofstream(path)
+      << R"({"op_code": 0, "worker_id": "p-1", "study_name": "old", "directions": [2]})"
+         "\n"
+      << R"({"op_code": 4, "worker_id": "p-1", "study_id": 0, "datetime_start": "2024-05-01T10:00:00.5+02:00"})"
+         "\n"
+      << R"({"op_code": 5, "worker_id": "p-1", "trial_id": 0, "param_name": "a", "param_value_internal": 0.5, )"
+      << R"("distribution": "{\"name\": \"UniformDistribution\", \"attributes\": {\"low\": 0.0, \"high\": 1.0}}"})"
+         "\n"
+      << R"({"op_code": 5, "worker_id": "p-1", "trial_id": 0, "param_name": "b", "param_value_internal": 0.2, )"
+      << R"("distribution": "{\"name\": \"DiscreteUniformDistribution\", \"attributes\": {\"low\": 0.0, \"high\": 1.0, \"q\": 0.1}}"})"
+         "\n"
+      << R"({"op_code": 5, "worker_id": "p-1", "trial_id": 0, "param_name": "c", "param_value_internal": 4.0, )"
+      << R"("distribution": "{\"name\": \"IntLogUniformDistribution\", \"attributes\": {\"low\": 1, \"high\": 64, \"step\": 1}}"})"
+         "\n"
+      << R"({"op_code": 5, "worker_id": "p-1", "trial_id": 0, "param_name": "d", "param_value_internal": 1, )"
+      << R"("distribution": "{\"type\": \"categorical\", \"choices\": [\"x\", \"y\"]}"})"
+         "\n"
+      << R"({"op_code": 6, "worker_id": "p-1", "trial_id": 0, "state": 1, "values": [2.5], )"
+      << R"("datetime_complete": "2024-05-01T08:00:01.000000Z"})"
+         "\n";
+  auto s = open_storage(path.string());
+  const int64_t study = *s->find_study("old");
+  EXPECT_EQ(s->direction(study), Direction::kMaximize);
+  const auto trials = s->trials(study);
+  ASSERT_EQ(trials.size(), 1u);
+  const Trial& t = trials[0];
+  EXPECT_EQ(t.state, TrialState::kComplete);
+  EXPECT_EQ(t.value, 2.5);
+  EXPECT_EQ(t.distributions.at("a"), Distribution(FloatDistribution{0.0, 1.0, false, std::nullopt}));
+  EXPECT_EQ(t.distributions.at("b"), Distribution(FloatDistribution{0.0, 1.0, false, 0.1}));
+  EXPECT_EQ(t.distributions.at("c"), Distribution(IntDistribution{1, 64, true, 1}));
+  EXPECT_EQ(std::get<std::string>(std::get<Choice>(to_external(t.distributions.at("d"), t.params.at("d")))), "y");
+  // 10:00:00.5 at +02:00 is 08:00:00.5 UTC; the run took half a second.
+  ASSERT_TRUE(t.datetime_start && t.datetime_complete);
+  EXPECT_EQ(*t.datetime_complete - *t.datetime_start, std::chrono::milliseconds(500));
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(t.datetime_complete->time_since_epoch()).count(),
+            1714550401);
+}
+
 TEST(SweepStorage, ConcurrentThreadsNeverShareAView) {
   const fs::path path = temp_dir("threads") / "study.journal";
   const int64_t study = open_storage(path.string())->create_or_load_study("s", Direction::kMinimize);
@@ -261,6 +340,8 @@ TEST(SweepStorage, ConcurrentThreadsNeverShareAView) {
 TEST(SweepStorage, ConcurrentProcessesNeverShareAView) {
   const fs::path path = temp_dir("processes") / "study.journal";
   const int64_t study = open_storage(path.string())->create_or_load_study("s", Direction::kMinimize);
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
   std::vector<pid_t> children;
   for (int k = 0; k < 4; ++k) {
     const pid_t pid = ::fork();
@@ -268,7 +349,12 @@ TEST(SweepStorage, ConcurrentProcessesNeverShareAView) {
     if (pid == 0) {
       int rc = 0;
       try {
-        create_counted_trials(*open_storage(path.string()), study, 10);
+        auto storage = open_storage(path.string());
+        ::close(go[1]);
+        char c;
+        while (::read(go[0], &c, 1) > 0) {
+        }  // all start together: the pipe closes when the parent closes its end
+        create_counted_trials(*storage, study, 10);
       } catch (...) {
         rc = 1;
       }
@@ -276,6 +362,8 @@ TEST(SweepStorage, ConcurrentProcessesNeverShareAView) {
     }
     children.push_back(pid);
   }
+  ::close(go[0]);
+  ::close(go[1]);
   for (pid_t pid : children) {
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -298,33 +386,47 @@ TEST(SweepStorage, FailStaleTrialsFailsOnlyAbandonedOnes) {
   int status = 0;
   ::waitpid(child, &status, 0);
   create_counted_trials(*s, study, 1);  // ours, alive
-  // Two trials from another host, written as that host's worker would: one started long ago
-  // without a heartbeat since (lease expired), one started a minute ago.
-  auto foreign =
-      [&](const std::string& start) {
-        std::ofstream(path, std::ios::app)
-            << R"({"op_code":4,"worker_id":"w-1","study_id":)" << study << R"(,"datetime_start":")" << start
-            << R"(","state":0,"value":null,"values":null,"distributions":{},"params":{},"user_attrs":{},)"
-            << R"("system_attrs":{"trainscope:worker":{"host":"elsewhere.invalid","boot_id":"b","pid":1,)"
-            << R"("start_ticks":1,"lease_s":3600}},"intermediate_values":{}})"
-            << "\n";
-      };
-  foreign("2020-01-01T00:00:00.000000+00:00");
+  // Trials written as other workers would write them (number: who).
+  auto append_trial = [&](const std::string& start, const nlohmann::json& worker, const std::string& heartbeat = "") {
+    nlohmann::json sys = {{"trainscope:worker", worker}};
+    if (!heartbeat.empty()) sys["trainscope:heartbeat"] = heartbeat;
+    nlohmann::json rec = {{"op_code", 4}, {"worker_id", "w-1"}, {"study_id", study}, {"datetime_start", start},
+                          {"state", 0},   {"system_attrs", sys}};
+    std::ofstream(path, std::ios::app) << rec.dump() << "\n";
+  };
   using namespace std::chrono;
-  const auto recent = system_clock::to_time_t(system_clock::now() - minutes(1));
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000000+00:00", std::gmtime(&recent));
-  foreign(buf);
+  auto iso = [](system_clock::time_point t) {
+    const auto tt = system_clock::to_time_t(t);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000000+00:00", std::gmtime(&tt));
+    return std::string(buf);
+  };
+  const std::string long_ago = "2020-01-01T00:00:00.000000+00:00";
+  const std::string recent = iso(system_clock::now() - minutes(1));
+  const auto me = nlohmann::json::parse(s->trials(study)[1].system_attrs.at("trainscope:worker"));
+  nlohmann::json elsewhere = {
+      {"host", "elsewhere.invalid"}, {"boot_id", "b"}, {"pid", 1}, {"start_ticks", 1}, {"lease_s", 3600}};
+  append_trial(long_ago, elsewhere);          // 2: other host, lease expired
+  append_trial(recent, elsewhere);            // 3: other host, started a minute ago
+  append_trial(long_ago, elsewhere, recent);  // 4: other host, heartbeat a minute ago
+  nlohmann::json reused = me, rebooted = me;
+  reused["start_ticks"] = me["start_ticks"].get<int64_t>() + 1;
+  rebooted["boot_id"] = "another-boot";
+  append_trial(recent, reused);    // 5: our pid, but another process's start
+  append_trial(recent, rebooted);  // 6: this host before a reboot
+  append_trial(long_ago, me);      // 7: this very process, alive
 
-  EXPECT_EQ(s->fail_stale_trials(study), (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(s->fail_stale_trials(study), (std::vector<int64_t>{0, 2, 5, 6}));
   const auto trials = open_storage(path.string())->trials(study);
-  ASSERT_EQ(trials.size(), 4u);
-  EXPECT_EQ(trials[0].state, TrialState::kFail);
+  ASSERT_EQ(trials.size(), 8u);
+  const std::vector<TrialState> expected{TrialState::kFail,    TrialState::kRunning, TrialState::kFail,
+                                         TrialState::kRunning, TrialState::kRunning, TrialState::kFail,
+                                         TrialState::kFail,    TrialState::kRunning};
+  for (size_t k = 0; k < expected.size(); ++k) EXPECT_EQ(trials[k].state, expected[k]) << "trial " << k;
   EXPECT_NE(trials[0].system_attrs.at("fail_reason").find(std::to_string(child)), std::string::npos);
+  EXPECT_NE(trials[5].system_attrs.at("fail_reason").find("another process"), std::string::npos);
+  EXPECT_NE(trials[6].system_attrs.at("fail_reason").find("rebooted"), std::string::npos);
   EXPECT_TRUE(trials[0].datetime_complete.has_value());
-  EXPECT_EQ(trials[1].state, TrialState::kRunning);
-  EXPECT_EQ(trials[2].state, TrialState::kFail);
-  EXPECT_EQ(trials[3].state, TrialState::kRunning);
   EXPECT_TRUE(s->fail_stale_trials(study).empty());
 }
 

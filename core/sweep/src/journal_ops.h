@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "journal_json.h"
 #include "trainscope/sweep/storage.h"
 #include "trainscope/sweep/types.h"
 
@@ -58,7 +59,7 @@ class Replay {
   int64_t records_applied() const { return records_applied_; }
 
  private:
-  void apply_json(const nlohmann::ordered_json& log, const std::string& where);
+  void apply_json(const json& log, const std::string& where);
   std::map<int64_t, StudyRecord> studies_;
   std::vector<Trial> trials_;             // index = trial id, over all studies
   std::vector<int64_t> trial_study_ids_;  // index = trial id
@@ -69,7 +70,6 @@ class Replay {
 
 // Encoders: each returns one record's JSON text (no newline) in the field layout Optuna's
 // JournalStorage writes. `attr_json` values are JSON texts.
-using TimePoint = std::chrono::system_clock::time_point;
 std::string encode_create_study(const std::string& worker_id, const std::string& name, Direction direction);
 std::string encode_create_trial(const std::string& worker_id, int64_t study_id, TimePoint start, const NewTrial& trial);
 std::string encode_set_intermediate_value(const std::string& worker_id, int64_t trial_id, int64_t step, double value);
@@ -79,21 +79,5 @@ std::string encode_set_trial_attr(const std::string& worker_id, int64_t trial_id
                                   const std::string& attr_json);
 std::string encode_set_study_user_attr(const std::string& worker_id, int64_t study_id, const std::string& key,
                                        const std::string& attr_json);
-
-// Python's datetime.isoformat(timespec="microseconds") of a UTC time: 2026-01-02T03:04:05.000006+00:00
-std::string format_iso_utc(TimePoint t);
-// What datetime.fromisoformat accepts in practice (offset, "Z", or none = local time).
-std::optional<TimePoint> parse_iso(std::string_view text);
-
-// Optuna's distribution_to_json / json_to_distribution (JSON text both ways; the legacy class
-// names and the abbreviated {"type": ...} form are read too).
-std::string distribution_to_json(const Distribution& d);
-Distribution distribution_from_json(std::string_view text);
-
-// JSON text of a double as Python's json.dumps writes it (NaN, Infinity, -Infinity included).
-std::string json_number(double x);
-// Checks that `json` is one JSON value (Python's NaN/Infinity tokens allowed) and returns it
-// normalised; throws std::invalid_argument otherwise.
-std::string normalise_json(std::string_view json);
 
 }  // namespace trainscope::sweep::detail

@@ -1,8 +1,9 @@
 // The rule fail_stale_trials applies (documented in docs, in short):
-// - same host (hostname and kernel boot id equal): the worker is gone when its pid does not
-//   exist, is a zombie, or belongs to a younger process (start time in /proc/<pid>/stat
-//   differs: the pid was reused);
-// - same hostname, other boot id: the machine rebooted, the worker is gone;
+// - same machine (hostname and /etc/machine-id equal) and same boot (kernel boot id equal): the
+//   worker is gone when its pid does not exist, is a zombie, or belongs to a younger process
+//   (start time in /proc/<pid>/stat differs: the pid was reused). The hostname is taken to name
+//   one PID namespace (containers get their own hostnames);
+// - same machine, other boot id: the machine rebooted, the worker is gone;
 // - other host: we cannot see its processes; the trial is abandoned when its latest sign of
 //   life (datetime_start, or the "trainscope:heartbeat" attribute its worker refreshes while it
 //   reports) is older than the lease recorded with it (clocks are assumed roughly in sync).
@@ -27,12 +28,15 @@ std::string hostname() {
   return buf;
 }
 
-std::string boot_id() {
-  std::ifstream in("/proc/sys/kernel/random/boot_id");
-  std::string id;
-  std::getline(in, id);
-  return id;
+std::string first_line(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
 }
+
+std::string boot_id() { return first_line("/proc/sys/kernel/random/boot_id"); }
+std::string machine_id() { return first_line("/etc/machine-id"); }
 
 struct ProcStat {
   char state = '?';
@@ -63,6 +67,7 @@ std::string this_worker_json() {
   const long long pid = ::getpid();
   const auto st = proc_stat(pid);
   nlohmann::json j = {{"host", hostname()},
+                      {"machine_id", machine_id()},
                       {"boot_id", boot_id()},
                       {"pid", pid},
                       {"start_ticks", st ? st->start_ticks : -1},
@@ -84,7 +89,8 @@ std::optional<std::string> abandoned_because(const Trial& trial, std::chrono::sy
   const std::string boot = w.value("boot_id", "");
   const long long pid = w.value("pid", -1LL);
   const long long start = w.value("start_ticks", -1LL);
-  if (host == hostname()) {
+  // Two machines may share a hostname; /etc/machine-id tells them apart where it is set.
+  if (host == hostname() && w.value("machine_id", "") == machine_id()) {
     if (!boot.empty() && boot != boot_id()) return "its host " + host + " rebooted since it started";
     if (pid <= 0) return std::nullopt;
     const std::string who = "its process " + std::to_string(pid) + " on " + host;

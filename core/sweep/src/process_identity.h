@@ -19,7 +19,7 @@ inline constexpr int64_t kLeaseSeconds = 3600;
 // The owner refreshes its heartbeat (on its writes to the trial) at most this often.
 inline constexpr auto kHeartbeatInterval = std::chrono::seconds(60);
 
-// JSON text of {"host", "boot_id", "pid", "start_ticks", "lease_s"} for this process.
+// JSON text of {"host", "machine_id", "boot_id", "pid", "start_ticks", "lease_s"} for this process.
 std::string this_worker_json();
 
 // Why the RUNNING `trial` is provably abandoned, or std::nullopt when its worker may be alive
