@@ -308,3 +308,11 @@ sampler = "grid"
         else:
             assert "fail_reason" in t.user_attrs and "hidden" in t.user_attrs["fail_reason"]
     assert states == {TrialState.COMPLETE, TrialState.FAIL}
+
+
+@pytest.mark.parametrize("name", ["fmnist_grid", "fmnist_tpe"])
+def test_the_example_studies_are_valid(name):
+    cfg = tb_helpers.REPO_ROOT / "examples" / "sweeps" / f"{name}.toml"
+    proc = subprocess.run([str(trainscope()), "validate", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"sweep '{name}'" in proc.stdout
