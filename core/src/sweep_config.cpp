@@ -479,7 +479,17 @@ SweepConfig read_sweep(const RunConfig& config, const std::vector<std::string>& 
     c.error(c.where(t), "[sweep] needs a [sweep.params] table: the parameters to search (see docs/sweeps.md)");
   for (auto&& [key, value] : t) s.locations.emplace("sweep." + std::string(key.str()), c.where(key, value));
   k.finish("in [sweep]");
-  if (!c.problems.empty()) throw ConfigError(c.problems);
+  if (!c.problems.empty()) {
+    // In file order (--set problems last), as a reader goes through the file.
+    auto position = [&](const std::string& p) {
+      unsigned line = UINT32_MAX, column = 0;
+      if (p.rfind(c.source + ":", 0) == 0) std::sscanf(p.c_str() + c.source.size() + 1, "%u:%u", &line, &column);
+      return std::make_pair(line, column);
+    };
+    std::stable_sort(c.problems.begin(), c.problems.end(),
+                     [&](const std::string& a, const std::string& b) { return position(a) < position(b); });
+    throw ConfigError(c.problems);
+  }
   return s;
 }
 
