@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "trainscope/run.h"
+#include "trainscope/sweep_config.h"
 
 namespace {
 
@@ -60,6 +61,12 @@ int cmd_run(const std::vector<std::string>& args) {
   const trainscope::DistributedEnv& dist = run.distributed_env();
 
   std::printf("trainscope run %s\n", file.c_str());
+  if (trainscope::has_sweep_table(config)) {
+    std::printf(
+        "  note:    the [sweep] table is ignored by run (one run of the configuration as it is); "
+        "`trainscope sweep %s` runs the study\n",
+        file.c_str());
+  }
   std::printf("  data:    %s\n", run.data().description.c_str());
   std::printf("  model:   %s (%lld parameters) on %s, %d thread%s\n", config.model.name.c_str(),
               static_cast<long long>(count_parameters(run.model().module())), trainer.device().str().c_str(),

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "trainscope/run.h"
+#include "trainscope/sweep_config.h"
 
 int cmd_validate(const std::vector<std::string>& args) {
   CommonArgs a;
@@ -13,7 +14,23 @@ int cmd_validate(const std::vector<std::string>& args) {
   const std::string& file = a.positional.front();
 
   try {
-    const trainscope::RunConfig config = trainscope::load_run(file, a.overrides, {a.paths, nullptr}).config;
+    const trainscope::ConfigFile config_file = trainscope::ConfigFile::load(file, a.overrides);
+    const trainscope::RunSpec spec = trainscope::load_run(config_file, {a.paths, nullptr});
+    const trainscope::RunConfig& config = spec.config;
+    // A [sweep] table (trainscope sweep) is checked as `trainscope sweep` checks it.
+    std::string sweep_note;
+    if (trainscope::has_sweep_table(config)) {
+      std::vector<std::string> sweep_sets;
+      for (const auto& o : a.overrides) {
+        if (o.rfind("sweep.", 0) == 0) sweep_sets.push_back(o);
+      }
+      const trainscope::SweepConfig sweep = trainscope::read_sweep(config, sweep_sets);
+      auto problems = trainscope::check_sweep_params(sweep, config_file, *spec.catalog, config);
+      if (!problems.empty()) throw trainscope::ConfigError(std::move(problems));
+      sweep_note = "; sweep '" + sweep.study + "': " + std::to_string(sweep.params.size()) + " parameter" +
+                   (sweep.params.size() == 1 ? "" : "s") + ", " + sweep.sampler.kind + " sampler, " +
+                   sweep.pruner.kind + " pruner";
+    }
     std::vector<std::string> enabled, disabled;
     for (const auto& p : config.plugins) (p.enabled ? enabled : disabled).push_back(p.name);
     std::string list;
@@ -25,7 +42,7 @@ int cmd_validate(const std::vector<std::string>& args) {
       for (const auto& n : disabled) off += (off.empty() ? "" : ", ") + n;
       std::printf("; disabled: %s", off.c_str());
     }
-    std::printf(")\n");
+    std::printf(")%s\n", sweep_note.c_str());
     return 0;
   } catch (const trainscope::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -14,6 +14,8 @@ int cmd_plugins(const std::vector<std::string>& args);
 int cmd_validate(const std::vector<std::string>& args);
 // trainscope inspect LOGDIR
 int cmd_inspect(const std::vector<std::string>& args);
+// trainscope sweep CONFIG.toml [-j N] [--set key=value ...]   (core/cli/cmd_sweep.cpp)
+int cmd_sweep(const std::vector<std::string>& args);
 // trainscope launch -n N [options] -- PROGRAM [ARGS...]   (core/cli/cmd_launch.cpp)
 int cmd_launch(const std::vector<std::string>& args);
 

@@ -19,6 +19,9 @@ constexpr const char* kUsage =
     "  validate CONFIG.toml [--set key=value ...] [--path DIR ...]\n"
     "                                           check a configuration (types, keys, plugins,\n"
     "                                           ranges) without running it\n"
+    "  sweep CONFIG.toml [-j N] [--set key=value ...] [--path DIR ...]\n"
+    "                                           hyperparameter search over the config's [sweep]\n"
+    "                                           table with N worker processes (docs/sweeps.md)\n"
     "  plugins [--path DIR ...]                 list the plugins on the search path: version,\n"
     "                                           ABI, hooks, options; and refused libraries\n"
     "  inspect LOGDIR                           runs, tags, counts and last values of the event\n"
@@ -78,9 +81,10 @@ int main(int argc, char** argv) {
     if (command == "validate") return cmd_validate(args);
     if (command == "plugins") return cmd_plugins(args);
     if (command == "inspect") return cmd_inspect(args);
+    if (command == "sweep") return cmd_sweep(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "trainscope %s: %s\n", command.c_str(), e.what());
     return 1;
   }
-  return usage_error(command, "unknown command (expected run, validate, plugins, inspect or launch)");
+  return usage_error(command, "unknown command (expected run, validate, plugins, inspect, sweep or launch)");
 }

@@ -650,7 +650,8 @@ std::optional<toml::table> parse_toml(Reader& r, std::string_view text) {
   }
 }
 
-const std::vector<std::string> kTopLevel = {"run", "trainer", "data", "model", "hparams", "plugin"};
+// [sweep] is read by `trainscope sweep` (sweep_config.cpp); run and validate leave it to that.
+const std::vector<std::string> kTopLevel = {"run", "trainer", "data", "model", "hparams", "plugin", "sweep"};
 
 // Reads the sections of a parsed (and overridden) tree into `config`; problems go to `r`.
 void read_tree(Reader& r, const toml::table& root, const PluginCatalog& catalog, RunConfig& config) {

@@ -34,7 +34,9 @@ namespace F = torch::nn::functional;
 // Reads the model's options, refusing names the model does not know.
 class ModelOptions {
  public:
-  ModelOptions(const ModelSection& s, std::set<std::string> known) : section_(s) {
+  explicit ModelOptions(const ModelSection& s) : section_(s) {
+    const auto names = model_options(s.name);
+    const std::set<std::string> known(names.begin(), names.end());
     for (const auto& [k, v] : s.options) {
       if (!known.count(k)) {
         std::string list;
@@ -71,7 +73,8 @@ std::vector<int64_t> image_shape(const ModelInput& in, const std::string& model)
 // PyTorch's TensorBoard tutorial network, sized to the input.
 class SimpleCnnImpl : public nn::Module {
  public:
-  SimpleCnnImpl(const std::vector<int64_t>& chw, int64_t classes, int64_t c1, int64_t c2, int64_t f1, int64_t f2) {
+  SimpleCnnImpl(const std::vector<int64_t>& chw, int64_t classes, int64_t c1, int64_t c2, int64_t f1, int64_t f2,
+                double dropout) {
     conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(chw[0], c1, 5)));
     conv2_ = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(c1, c2, 5)));
     const int64_t h = ((chw[1] - 4) / 2 - 4) / 2, w = ((chw[2] - 4) / 2 - 4) / 2;
@@ -82,6 +85,9 @@ class SimpleCnnImpl : public nn::Module {
     fc1_ = register_module("fc1", nn::Linear(c2 * h * w, f1));
     fc2_ = register_module("fc2", nn::Linear(f1, f2));
     fc3_ = register_module("fc3", nn::Linear(f2, classes));
+    // Only registered when used: without dropout the module (its parameters, its state dict,
+    // the random numbers it draws) is exactly what it was before the option existed.
+    if (dropout > 0) dropout_ = register_module("dropout", nn::Dropout(dropout));
   }
   at::Tensor forward(const at::Tensor& input) {
     auto x = tap("conv1", conv1_->forward(input).relu());
@@ -89,24 +95,31 @@ class SimpleCnnImpl : public nn::Module {
     x = tap("conv2", conv2_->forward(x).relu());
     x = F::max_pool2d(x, F::MaxPool2dFuncOptions(2)).flatten(1);
     x = tap("fc1", fc1_->forward(x).relu());
+    if (dropout_) x = dropout_->forward(x);
     x = tap("features", fc2_->forward(x).relu());
+    if (dropout_) x = dropout_->forward(x);
     return fc3_->forward(x);
   }
 
  private:
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
   nn::Linear fc1_{nullptr}, fc2_{nullptr}, fc3_{nullptr};
+  nn::Dropout dropout_{nullptr};
 };
 TORCH_MODULE(SimpleCnn);
 
 Model make_simple_cnn(const ModelSection& s, const ModelInput& in) {
-  ModelOptions o(s, {"conv1", "conv2", "fc1", "fc2"});
+  ModelOptions o(s);
+  const double dropout = o.real("dropout", 0.0);
+  if (!(dropout >= 0 && dropout < 1)) {
+    throw std::invalid_argument("[model] simple_cnn dropout must be in [0, 1) (got " + std::to_string(dropout) + ")");
+  }
   return SimpleCnn(image_shape(in, s.name), in.num_classes, o.integer("conv1", 6), o.integer("conv2", 16),
-                   o.integer("fc1", 120), o.integer("fc2", 84));
+                   o.integer("fc1", 120), o.integer("fc2", 84), dropout);
 }
 
 Model make_mlp(const ModelSection& s, const ModelInput& in) {
-  ModelOptions o(s, {"hidden", "layers", "dropout"});
+  ModelOptions o(s);
   const int64_t hidden = o.integer("hidden", 256), layers = o.integer("layers", 2);
   const double dropout = o.real("dropout", 0.0);
   if (hidden < 1 || layers < 1) throw std::invalid_argument("[model] mlp: hidden and layers must be positive");
@@ -183,7 +196,7 @@ class SmallResNetImpl : public nn::Module {
 TORCH_MODULE(SmallResNet);
 
 Model make_resnet(const ModelSection& s, const ModelInput& in) {
-  ModelOptions o(s, {"width", "blocks"});
+  ModelOptions o(s);
   const int64_t width = o.integer("width", 16), blocks = o.integer("blocks", 1);
   if (width < 1 || blocks < 1) throw std::invalid_argument("[model] resnet: width and blocks must be positive");
   return SmallResNet(image_shape(in, s.name)[0], in.num_classes, width, blocks);
@@ -192,6 +205,13 @@ Model make_resnet(const ModelSection& s, const ModelInput& in) {
 }  // namespace
 
 std::vector<std::string> model_names() { return {"mlp", "resnet", "simple_cnn"}; }
+
+std::vector<std::string> model_options(const std::string& name) {
+  if (name == "simple_cnn") return {"conv1", "conv2", "dropout", "fc1", "fc2"};
+  if (name == "mlp") return {"dropout", "hidden", "layers"};
+  if (name == "resnet") return {"blocks", "width"};
+  return {};
+}
 
 Model make_model(const ModelSection& section, const ModelInput& input) {
   if (input.num_classes < 2) throw std::invalid_argument("make_model: the data needs at least 2 classes");

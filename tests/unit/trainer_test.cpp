@@ -821,6 +821,35 @@ TEST(Models, ZooBuildsEveryModelForItsInput) {
   EXPECT_THROW(make_model(s, {{1, 28, 28}, 10}), std::invalid_argument);
 }
 
+TEST(Models, SimpleCnnDropoutIsOffByDefaultAndOnlyActsInTraining) {
+  auto build = [](std::optional<double> dropout) {
+    ModelSection s;
+    s.name = "simple_cnn";
+    if (dropout) s.options["dropout"] = *dropout;
+    seed_everything(11);
+    return make_model(s, {{1, 28, 28}, 10});
+  };
+  Model plain = build(std::nullopt), zero = build(0.0), half = build(0.5);
+  // dropout = 0 is the model as it was: the same parameters and buffers, the same outputs.
+  EXPECT_EQ(plain.module().named_parameters().keys(), zero.module().named_parameters().keys());
+  EXPECT_EQ(plain.module().named_modules().size(), zero.module().named_modules().size());
+  const auto x = at::randn({8, 1, 28, 28});
+  seed_everything(5);
+  const auto out_plain = plain.forward(x);
+  seed_everything(5);
+  EXPECT_TRUE(at::equal(out_plain, zero.forward(x)));
+  // With dropout the weights are the same (it has none); evaluation ignores it, training does not.
+  const auto half_params = half.module().named_parameters();
+  for (const auto& item : plain.module().named_parameters())
+    EXPECT_TRUE(at::equal(item.value(), half_params[item.key()])) << item.key();
+  half.module().eval();
+  plain.module().eval();
+  EXPECT_TRUE(at::equal(plain.forward(x), half.forward(x)));
+  half.module().train();
+  EXPECT_FALSE(at::equal(plain.forward(x), half.forward(x)));
+  EXPECT_THROW(build(1.0), std::invalid_argument);
+}
+
 TEST(Models, ResnetAndMlpTaps) {
   TapSet taps;
   taps.request_all(true);

@@ -58,7 +58,8 @@ struct ModelInput {
 
 // Builds [model] name with its options:
 //   simple_cnn: PyTorch's TensorBoard-tutorial CNN (conv 6 k5, pool, conv 16 k5, pool, fc 120,
-//               fc 84, fc classes), sized to the input. Options: conv1, conv2, fc1, fc2 (widths).
+//               fc 84, fc classes), sized to the input. Options: conv1, conv2, fc1, fc2 (widths),
+//               dropout (0.0: none; else after the fc1 and fc2 activations, taps before it).
 //               Taps: conv1, conv2 (ReLU outputs before pooling), fc1, features (fc2 output).
 //   mlp:        a Sequential: flatten, hidden layers, "features" tap, head. Options: hidden
 //               (width, 256), layers (2), dropout (0.0).
@@ -67,5 +68,7 @@ struct ModelInput {
 // Unknown names or options throw std::invalid_argument naming the valid ones.
 TRAINSCOPE_API Model make_model(const ModelSection& section, const ModelInput& input);
 TRAINSCOPE_API std::vector<std::string> model_names();
+// The options `name` takes (sorted; empty for an unknown model).
+TRAINSCOPE_API std::vector<std::string> model_options(const std::string& name);
 
 }  // namespace trainscope
