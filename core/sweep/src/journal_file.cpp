@@ -188,7 +188,9 @@ class FileBackend final : public JournalBackend {
         last_warning = now;
       }
       struct stat st {};
-      if (::stat(lock_path_.c_str(), &st) != 0) continue;  // released meanwhile: retry at once
+      // lstat: the lock is a symbolic link whose target may be relative (and so dangle from
+      // here); its own mtime is when its holder took it.
+      if (::lstat(lock_path_.c_str(), &st) != 0) continue;  // released meanwhile: retry at once
       if (!mtime || mtime->tv_sec != st.st_mtim.tv_sec || mtime->tv_nsec != st.st_mtim.tv_nsec) {
         mtime = st.st_mtim;
         last_change = now;

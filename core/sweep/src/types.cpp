@@ -1,6 +1,7 @@
 // Conversions between a parameter's external value and Optuna's internal representation.
 #include "trainscope/sweep/types.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -83,8 +84,9 @@ double to_internal(const Distribution& d, const ParamValue& value) {
 std::string to_config_text(const ParamValue& value) {
   char buf[64];
   auto number = [&](double x) {
-    std::snprintf(buf, sizeof buf, "%.17g", x);
-    std::string s = buf;
+    // The shortest text that reads back as the same double (0.005, not 0.0050000000000000001).
+    const auto end = std::to_chars(buf, buf + sizeof buf, x).ptr;
+    std::string s(buf, end);
     // TOML needs a float to look like one.
     if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
     return s;
