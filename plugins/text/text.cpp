@@ -68,8 +68,13 @@ class Text final : public trainscope::Plugin {
   explicit Text(const trainscope::Options& opt)
       : config_(opt.get<bool>("config")), summary_(opt.get<bool>("model_summary")), shapes_(opt.get<bool>("shapes")) {}
 
+  // A resumed fit: the checkpoint's run wrote the config and the summary already (once per
+  // run: written again, TensorBoard would show them twice).
+  void on_load_checkpoint(trainscope::HookContext&) override { resumed_ = true; }
+
   void on_fit_begin(trainscope::HookContext& ctx) override {
-    summary_done_ = false;
+    summary_done_ = resumed_;
+    if (resumed_) return;
     if (config_) ctx.writer().add_text("config", config_markdown(ctx.config_text()), ctx.step());
     // Without shapes there is nothing to wait for: the table is written now.
     if (summary_ && !shapes_) write_summary(ctx, {}, at::Tensor(), false);
@@ -168,6 +173,7 @@ class Text final : public trainscope::Plugin {
 
   const bool config_, summary_, shapes_;
   bool summary_done_ = false;
+  bool resumed_ = false;
 };
 
 }  // namespace
