@@ -1,4 +1,4 @@
-// list_event_files / cut_event_files (see checkpoint.h): a resume takes the run's event files
+// event_file_sizes / cut_event_files (see checkpoint.h): a resume takes the run's event files
 // back to the moment of its checkpoint. Safe because the checkpoint was written only after
 // those files were flushed and fsynced up to the recorded sizes, which fall between records.
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 namespace trainscope {
 namespace fs = std::filesystem;
 
-std::map<std::string, int64_t> list_event_files(const std::string& run_dir) {
+std::map<std::string, int64_t> event_file_sizes(const std::string& run_dir) {
   std::map<std::string, int64_t> out;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(run_dir, ec); !ec && it != fs::recursive_directory_iterator();
@@ -32,7 +32,7 @@ std::vector<std::string> cut_event_files(const std::string& run_dir, const Train
   std::error_code ec;
   const fs::path here = fs::weakly_canonical(fs::absolute(run_dir), ec);
   if (ec || here != fs::path(state.event_run_dir)) return done;  // a checkpoint of another run
-  for (const auto& [rel, size] : list_event_files(run_dir)) {
+  for (const auto& [rel, size] : event_file_sizes(run_dir)) {
     const fs::path p = fs::path(run_dir) / rel;
     const auto it = state.event_files.find(rel);
     if (it == state.event_files.end()) {

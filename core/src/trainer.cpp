@@ -560,7 +560,7 @@ void Trainer::Impl::save(FitResult& result, Progress& progress) {
       if (run.log && !dist()) {
         std::error_code ec;
         state.event_run_dir = std::filesystem::weakly_canonical(std::filesystem::absolute(run_dir()), ec).string();
-        state.event_files = list_event_files(run_dir());
+        state.event_files = event_file_sizes(run_dir());
         if (ec) state.event_run_dir.clear();
       }
       save_checkpoint(path, model.module(), optimizer.get(), state);
@@ -761,6 +761,12 @@ FitResult Trainer::fit() {
   if (s.bus != nullptr && s.bus->size() > 0) progress.message("plugin cost:\n" + s.bus->timing_report());
   for (const auto& [name, why] : s.bus ? s.bus->disabled() : std::vector<std::pair<std::string, std::string>>{}) {
     progress.message("[trainscope] plugin '" + name + "' was disabled: " + why);
+  }
+  if (s.barrier_seconds > 0) {
+    char line[160];
+    std::snprintf(line, sizeof line, "[trainscope] checkpoints waited %.1f ms in all for the event files to reach the disk",
+                  s.barrier_seconds * 1e3);
+    progress.message(line);
   }
   if (s.stop) progress.message("[trainscope] stopped: " + s.stop_reason);
   result.steps = s.step;

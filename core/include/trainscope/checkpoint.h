@@ -47,7 +47,7 @@ struct TrainingState {
 
 // Every event file (a name holding "tfevents") under `run_dir` (child runs included): path
 // relative to `run_dir` -> size in bytes.
-TRAINSCOPE_API std::map<std::string, int64_t> list_event_files(const std::string& run_dir);
+TRAINSCOPE_API std::map<std::string, int64_t> event_file_sizes(const std::string& run_dir);
 // Cuts `run_dir`'s event files back to `state`'s (see TrainingState::event_files): a file it
 // lists is truncated to its recorded size, an event file it does not list is removed. Does
 // nothing when `state` lists none or was taken for another run directory. Returns what it did,

@@ -122,6 +122,8 @@ struct EventWriter::Impl {
   uint64_t processed_seq = 0;  // items taken off the queue and handled by the writer
   uint64_t flushed_seq = 0;    // processed and on disk
   uint64_t flush_wanted = 0;   // flush requested up to this sequence
+  bool retry_wanted = false;   // flush() wants a cycle to retry pending records
+  uint64_t cycles = 0;         // writer cycles completed
   int blocked_producers = 0;  // producers waiting for room (kBlock)
   bool stopping = false;
   bool closed = false;
@@ -293,7 +295,8 @@ struct EventWriter::Impl {
       {
         std::unique_lock lk(mu);
         work_cv.wait_until(lk, next_flush, [&] {
-          return stopping || flush_wanted > flushed_seq || blocked_producers > 0 || live() >= high_water() ||
+          return stopping || retry_wanted || flush_wanted > flushed_seq || blocked_producers > 0 ||
+                 live() >= high_water() ||
                  queued_bytes > options.max_queue_bytes / 2;
         });
         if (head > 0) queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(head));
@@ -302,6 +305,7 @@ struct EventWriter::Impl {
         queued_bytes = 0;
         batch_end = enqueued_seq;
         stop_after = stopping;
+        retry_wanted = false;
       }
       space_cv.notify_all();
 
@@ -354,6 +358,7 @@ struct EventWriter::Impl {
         processed_seq = std::max(processed_seq, batch_end);
         // Written and the sink flushed: visible to readers (for a file).
         flushed_seq = processed_seq;
+        ++cycles;
       }
       done_cv.notify_all();
       if (now >= next_flush) next_flush = now + options.flush_interval;
@@ -463,9 +468,13 @@ WriteStatus EventWriter::flush() {
   std::unique_lock lk(s.mu);
   if (s.closed) return {s.first_error.empty(), s.first_error};
   const uint64_t target = s.enqueued_seq;
+  // Records an earlier failure left: one more writer cycle retries them.
+  const bool retry = s.pending_bytes > 0;
+  const uint64_t cycle = s.cycles;
+  if (retry) s.retry_wanted = true;
   s.flush_wanted = std::max(s.flush_wanted, target);
   s.work_cv.notify_one();
-  s.done_cv.wait(lk, [&] { return s.flushed_seq >= target || s.closed; });
+  s.done_cv.wait(lk, [&] { return (s.flushed_seq >= target && (!retry || s.cycles > cycle)) || s.closed; });
   return {s.first_error.empty(), s.first_error};
 }
 
