@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import tb_helpers
-from test_kill_resume import EPOCHS, STEPS_PER_EPOCH, cli, env, view, write_config
+from test_kill_resume import EPOCHS, STEPS_PER_EPOCH, TIMED_PREFIXES, cli, env, view, write_config
 
 ALL_STEPS = list(range(1, EPOCHS * STEPS_PER_EPOCH + 1))
 
@@ -100,7 +100,7 @@ def test_events_that_do_not_fit(tmp_path, reference):
         s = [p for p, _ in points]
         assert len(s) == len(set(s)), f"{tag}: steps twice"
         assert set(s) <= set(steps(reference, tag)), tag
-        if not tag.startswith(("perf/", "trainscope/overhead/", "_hparams_/")):
+        if not tag.startswith(TIMED_PREFIXES):
             want = dict(reference["run"][tag])
             assert all(want[p] == v for p, v in points), f"{tag}: values differ from the reference"
 

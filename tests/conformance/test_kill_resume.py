@@ -5,7 +5,8 @@ every value equal (docs/reliability.md).
 One small `trainscope run` (synthetic data, an MLP, 3 epochs of 12 steps, a checkpoint per
 epoch, the scalars / histograms / text / hparams plugins: per-step scalars and histograms,
 epoch-level validation metrics, the hparams session, the config text and the model summary,
-the custom-scalars layout) is run once uninterrupted as the reference. Then, 20 times, the
+the custom-scalars layout, the profiler's per-step timings and a top-operators table per
+profiling cycle) is run once uninterrupted as the reference. Then, 20 times, the
 same run is started in a fresh folder, killed with SIGKILL at a seeded random moment (three of
 them the instant each checkpoint file appears, when its events are most at risk), and resumed
 to the end. TensorBoard's own loader (EventMultiplexer, as `tensorboard --load_fast=false`)
@@ -14,7 +15,8 @@ must then give the same runs, tags, steps (each once) and values as the referenc
 Values must be equal, not close: training on the CPU with one thread, the same seed, and the
 random generators, optimizer and model restored from the checkpoint, is bit-for-bit
 reproducible. Tags whose values are wall-clock measurements (perf/*, trainscope/overhead/*)
-and the hparams records (they hold start and end times) are compared by steps only.
+(time/*, profiler/*) and the hparams records (they hold start and end times) are compared by steps
+only.
 """
 
 from __future__ import annotations
@@ -80,8 +82,15 @@ name = "hparams"
 metrics = ["val/loss", "val/accuracy"]
 """
 
+# A profiling cycle every 4 steps: per-step timings and a top-operators table per cycle.
+PROFILER = """
+[[plugin]]
+name = "profiler"
+repeat = 0
+"""
+
 # Values that are measurements of time: compared by their steps only.
-TIMED_PREFIXES = ("perf/", "trainscope/overhead/", "_hparams_/")
+TIMED_PREFIXES = ("perf/", "time/", "trainscope/overhead/", "_hparams_/", "profiler/")
 
 
 def cli() -> Path:
@@ -98,12 +107,12 @@ def env() -> dict:
     return e
 
 
-def write_config(folder: Path) -> Path:
+def write_config(folder: Path, profiler: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     cfg = folder / "kill.toml"
     # Relative paths, run from `folder`: the config text (logged by the text plugin) is then the
     # same in every folder.
-    cfg.write_text(CONFIG.format(epochs=EPOCHS, samples=STEPS_PER_EPOCH * 16))
+    cfg.write_text(CONFIG.format(epochs=EPOCHS, samples=STEPS_PER_EPOCH * 16) + (PROFILER if profiler else ""))
     return cfg
 
 
@@ -193,7 +202,7 @@ def differences(got: dict, want: dict) -> list[str]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kill_reference")
-    cfg = write_config(folder)
+    cfg = write_config(folder, profiler=True)
     t0 = time.monotonic()
     run_to_end(cfg)
     seconds = time.monotonic() - t0
@@ -222,7 +231,7 @@ def kill_plan() -> list[tuple[str, object, float]]:
 def test_the_reference_run_is_reproducible(reference, tmp_path):
     """Equal values are only a fair demand if two uninterrupted runs agree."""
     want, _, _ = reference
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, profiler=True)
     run_to_end(cfg)
     got, problems = view(tmp_path / "logs")
     assert problems == []
@@ -233,10 +242,11 @@ def test_the_reference_run_is_reproducible(reference, tmp_path):
 def test_kill_and_resume_matches_an_uninterrupted_run(reference, tmp_path, index):
     want, _, _ = reference
     kind, what, delay = kill_plan()[index]
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, profiler=True)
     how = kill_at_checkpoint(cfg, what) if kind == "checkpoint" else kill_after_line(cfg, what, delay)
     run_dir = tmp_path / "logs" / "run"
-    # A kill while a checkpoint is being written leaves its .tmp: the resume removes it.
+    # A kill while a checkpoint (or a profiler trace) is being written leaves its .tmp: the
+    # resume removes it.
     proc = run_to_end(cfg)  # resume = "auto": from the newest checkpoint, or afresh without one
     leftovers = sorted(p.name for p in run_dir.rglob("*.tmp"))
     assert leftovers == [], f"{how}: temporary files left after the resume: {leftovers}"
