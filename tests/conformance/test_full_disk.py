@@ -160,3 +160,13 @@ def test_a_disk_full_before_the_start(tmp_path):
         out = check_no_abort(proc)
         assert "trainscope run: " in proc.stderr and "No space left on device" in proc.stderr, out
         assert "logs/run/events.out.tfevents." in proc.stderr, proc.stderr  # names the file
+
+
+def test_on_write_error_takes_stop_or_continue(tmp_path):
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace('resume = "auto"', 'resume = "auto"\non_write_error = "later"'))
+    proc = subprocess.run([str(cli()), "validate", cfg.name], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1
+    line = 1 + cfg.read_text().splitlines().index('on_write_error = "later"')
+    assert (f"kill.toml:{line}:18: trainer.on_write_error: unknown on_write_error 'later' "
+            "(expected one of: stop, continue)") in proc.stdout + proc.stderr, proc.stdout + proc.stderr
