@@ -89,9 +89,9 @@ class HParams final : public trainscope::Plugin {
   }
 
   void on_load_checkpoint(trainscope::HookContext& ctx) override {
-    resumed_ = true;
     const std::string& s = ctx.state();
-    if (s.empty()) return;  // a checkpoint written without this plugin
+    if (s.empty()) return;  // a checkpoint written without this plugin: the session starts now
+    resumed_ = true;
     std::istringstream in(s);
     std::string magic;
     int version = 0;

@@ -43,7 +43,10 @@ class Scalars final : public trainscope::Plugin {
     if (layout_ && !resumed_) write_layout(ctx.writer());  // once per run: a resumed fit's run has it
   }
 
-  void on_load_checkpoint(trainscope::HookContext&) override { resumed_ = true; }
+  // Only when the checkpoint's run had this plugin (enabled on resume, it writes the layout).
+  void on_load_checkpoint(trainscope::HookContext& ctx) override { resumed_ = ctx.state() == kLayoutWritten; }
+  void on_save_checkpoint(trainscope::HookContext& ctx) override { ctx.state() = layout_ ? kLayoutWritten : ""; }
+  static constexpr const char* kLayoutWritten = "scalars 1: layout written";
 
   void on_epoch_begin(trainscope::HookContext& ctx) override {
     reset_epoch(ctx.epoch());
