@@ -262,3 +262,23 @@ def test_kill_and_resume_matches_an_uninterrupted_run(reference, tmp_path, index
         assert [p for p in problems if "Purging" not in p] == [], f"{how}: {problems}"
     diff = differences(got, want)
     assert diff == [], f"{how} ({proc.stdout.splitlines()[-4:]}):\n" + "\n".join(diff)
+
+
+def test_a_plugin_enabled_on_resume_writes_its_once_per_run_records(tmp_path):
+    """The once-per-run records are skipped on resume only when the checkpoint's run wrote
+    them: the text plugin, enabled only for the resumed fit, writes the config and the model
+    summary (once, at the resumed fit's first step)."""
+    cfg = write_config(tmp_path)
+    full = cfg.read_text()
+    without_text = full.replace('[[plugin]]\nname = "text"\n', "")
+    assert without_text != full
+    cfg.write_text(without_text.replace(f"epochs = {EPOCHS}", "epochs = 1"))
+    run_to_end(cfg)
+    cfg.write_text(full)
+    run_to_end(cfg)
+    got, problems = view(tmp_path / "logs")
+    assert problems == []
+    assert [s for s, _ in got["run"]["config/text_summary"]] == [STEPS_PER_EPOCH]
+    assert [s for s, _ in got["run"]["model/summary/text_summary"]] == [STEPS_PER_EPOCH]
+    # The scalars plugin's layout was written by the first fit: once, at step 0.
+    assert [s for s, _ in got["run"]["custom_scalars__config__"]] == [0]
