@@ -7,8 +7,10 @@
 #include "trainscope/trainer.h"
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -17,9 +19,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-
-#include <fcntl.h>
-#include <unistd.h>
 #include <stdexcept>
 
 #include "amp.h"
@@ -664,7 +663,6 @@ FitResult Trainer::fit() {
   if (resumed) {
     progress.message("[trainscope] resumed from " + result.resumed_from + " (epoch " + std::to_string(s.epochs_done) +
                      ", step " + std::to_string(s.step) + ")");
-
   }
   for (const auto& m : s.cut_messages) progress.message("[trainscope] " + m);
   const auto f = at::TensorOptions(at::kFloat).device(s.device);
