@@ -3,12 +3,11 @@
 
 #include <ATen/Context.h>
 #include <ATen/core/List.h>
+#include <fcntl.h>
 #include <torch/cuda.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
-
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,7 +43,8 @@ void write_durably(const std::string& path,
                    const std::function<void(const std::function<size_t(const void*, size_t)>&)>& produce) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write checkpoint " + path + ": cannot create " + tmp + ": " + os_error(errno));
+  if (fd < 0)
+    throw std::runtime_error("cannot write checkpoint " + path + ": cannot create " + tmp + ": " + os_error(errno));
   int error = 0;
   auto sink = [&](const void* data, size_t n) -> size_t {
     const char* p = static_cast<const char*>(data);
@@ -220,7 +220,8 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
       archive.read("event_files", files);
       archive.read("event_sizes", sizes);
       auto f = files.toList(), z = sizes.toList();
-      for (size_t i = 0; i < f.size() && i < z.size(); ++i) state.event_files[f.get(i).toStringRef()] = z.get(i).toInt();
+      for (size_t i = 0; i < f.size() && i < z.size(); ++i)
+        state.event_files[f.get(i).toStringRef()] = z.get(i).toInt();
     }
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": cannot restore the checkpoint: " + e.what());

@@ -138,8 +138,8 @@ struct Trainer::Impl {
   c10::ScalarType autocast_dtype = c10::kFloat;
   int64_t step = 0;
   int64_t epochs_done = 0;
-  std::string write_error;           // the first failed write of this fit (FitResult::write_error)
-  double barrier_seconds = 0;        // time spent waiting for the event files at checkpoints
+  std::string write_error;                // the first failed write of this fit (FitResult::write_error)
+  double barrier_seconds = 0;             // time spent waiting for the event files at checkpoints
   std::vector<std::string> cut_messages;  // what a resume did to the event files
 
   bool dist() const { return comm != nullptr && denv.world_size > 1; }
@@ -762,7 +762,8 @@ FitResult Trainer::fit() {
   }
   if (s.barrier_seconds > 0) {
     char line[160];
-    std::snprintf(line, sizeof line, "[trainscope] checkpoints waited %.1f ms in all for the event files to reach the disk",
+    std::snprintf(line, sizeof line,
+                  "[trainscope] checkpoints waited %.1f ms in all for the event files to reach the disk",
                   s.barrier_seconds * 1e3);
     progress.message(line);
   }

@@ -9,14 +9,13 @@
 #include <trainscope/metric_direction.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
-
 #include <trainscope/wire/dashboards/hparams.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -176,8 +175,9 @@ class HParams final : public trainscope::Plugin {
       const double now = trainscope::EventWriter::now();
       ctx.writer().event_writer().add(
           d::kHParamsSessionEndTag, 0,
-          trainscope::RawEventData{trainscope::RawEventData::Field::kSerializedSummary,
-                                   d::hparams_summary(d::kHParamsSessionEndTag, d::hparams_session_end_content(status, now))},
+          trainscope::RawEventData{
+              trainscope::RawEventData::Field::kSerializedSummary,
+              d::hparams_summary(d::kHParamsSessionEndTag, d::hparams_session_end_content(status, now))},
           now);
       continued_ = false;
       return;

@@ -82,8 +82,7 @@ class Text final : public trainscope::Plugin {
 
   void on_fit_begin(trainscope::HookContext& ctx) override {
     summary_done_ = summary_written_;
-    if (config_ && !config_written_)
-      ctx.writer().add_text("config", config_markdown(ctx.config_text()), ctx.step());
+    if (config_ && !config_written_) ctx.writer().add_text("config", config_markdown(ctx.config_text()), ctx.step());
     // Without shapes there is nothing to wait for: the table is written now.
     if (summary_ && !shapes_ && !summary_done_) write_summary(ctx, {}, at::Tensor(), false);
   }

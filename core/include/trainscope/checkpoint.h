@@ -68,8 +68,7 @@ TRAINSCOPE_API void save_checkpoint(const std::string& path, torch::nn::Module& 
 // `path` and fsyncs the directory. On any failure <path>.tmp is removed and std::runtime_error
 // "cannot write checkpoint <path>: <reason>" is thrown (what `produce` throws included).
 TRAINSCOPE_API void write_durably(
-    const std::string& path,
-    const std::function<void(const std::function<size_t(const void*, size_t)>&)>& produce);
+    const std::string& path, const std::function<void(const std::function<size_t(const void*, size_t)>&)>& produce);
 // Reads `path` into `model` and `optimizer` (tensors mapped to `device`) and returns the rest.
 // Throws std::runtime_error naming the file when it is missing or not a trainscope checkpoint.
 TRAINSCOPE_API TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,

@@ -176,8 +176,8 @@ struct EventWriter::Impl {
   // them first at every later batch, flush and close: nothing is lost while space comes
   // back. Bounded by max_queue_bytes: beyond it the oldest records are dropped and counted.
   std::string pending;
-  size_t pending_bytes = 0;        // guarded by mu
-  uint64_t pending_dropped = 0;    // records dropped from pending, guarded by mu
+  size_t pending_bytes = 0;      // guarded by mu
+  uint64_t pending_dropped = 0;  // records dropped from pending, guarded by mu
   bool reported_pending_drop = false;
 
   static size_t record_size(std::string_view buf, size_t at) {
@@ -296,8 +296,7 @@ struct EventWriter::Impl {
         std::unique_lock lk(mu);
         work_cv.wait_until(lk, next_flush, [&] {
           return stopping || retry_wanted || flush_wanted > flushed_seq || blocked_producers > 0 ||
-                 live() >= high_water() ||
-                 queued_bytes > options.max_queue_bytes / 2;
+                 live() >= high_water() || queued_bytes > options.max_queue_bytes / 2;
         });
         if (head > 0) queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(head));
         head = 0;
