@@ -91,7 +91,6 @@ def test_events_that_do_not_fit(tmp_path, reference):
     # ... and the file is full: records that fit were written although a batch's last ones
     # did not (tmpfs counts 4 KiB pages: 16 in all, one of them the lock file's).
     assert size > 48 * 1024, size
-    print("event file size", size)
     # Every step of every tag that reached the disk is there once, with the reference's
     # value: a prefix of the run, with nothing lost before the fault.
     loss = steps(got, "train/loss_step")
@@ -115,7 +114,8 @@ def test_a_checkpoint_that_does_not_fit(tmp_path, reference, policy):
             overrides.append("trainer.on_write_error=continue")
         proc = run(cfg, *overrides)
         out = check_no_abort(proc)
-        assert f"checkpoint {ckpt}/epoch_0001.pt not written: cannot write checkpoint {ckpt}/epoch_0001.pt: No space left on device" in out, out
+        first = f"{ckpt}/epoch_0001.pt"
+        assert f"checkpoint {first} not written: cannot write checkpoint {first}: No space left on device" in out, out
         assert sorted(p.name for p in ckpt.iterdir()) == [], "a failed checkpoint leaves nothing behind"
     got, problems = view(tmp_path / "logs")
     assert problems == [], problems
