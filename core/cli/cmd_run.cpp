@@ -93,12 +93,19 @@ int cmd_run(const std::vector<std::string>& args) {
   for (const auto& [k, v] : result.metrics) std::printf(", %s %.4f", k.c_str(), v);
   std::printf("\n");
   if (!result.last_checkpoint.empty()) std::printf("checkpoint: %s\n", result.last_checkpoint.c_str());
+  // A failed checkpoint or event write (a full disk): what was written before it is
+  // readable, but the run is incomplete, which the exit status must say.
+  const int status = result.write_error.empty() ? 0 : 1;
+  if (status != 0) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "trainscope run: incomplete: %s\n", result.write_error.c_str());
+  }
   if (!config.run.log) {
     std::printf("logs: none (run.log = false, --no-log)\n");
-    return 0;
+    return status;
   }
   const std::string log_dir = std::filesystem::absolute(config.run.log_dir).lexically_normal().string();
   std::printf("logs: %s\nview: .venv/bin/tensorboard --logdir %s\n",
               std::filesystem::absolute(result.run_dir).lexically_normal().string().c_str(), log_dir.c_str());
-  return 0;
+  return status;
 }

@@ -3,17 +3,81 @@
 
 #include <ATen/Context.h>
 #include <ATen/core/List.h>
+#include <fcntl.h>
 #include <torch/cuda.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <regex>
 #include <stdexcept>
 
 namespace trainscope {
 namespace fs = std::filesystem;
+namespace {
+
+std::string os_error(int err) { return std::strerror(err); }
+
+// fsync of a directory, so that a rename in it survives a power loss.
+void sync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+// Streams the archive into <path>.tmp, fsyncs it and renames it over <path>. libtorch's own
+// file writer throws from a write error and again from its destructor (std::terminate: the
+// "unexpected pos" abort on a full disk), so the bytes go through a function that never
+// fails: it keeps the first error and discards the rest, and the error is raised here, after
+// the archive is done, with the temporary file removed.
+void write_durably(const std::string& path,
+                   const std::function<void(const std::function<size_t(const void*, size_t)>&)>& produce) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw std::runtime_error("cannot write checkpoint " + path + ": cannot create " + tmp + ": " + os_error(errno));
+  int error = 0;
+  auto sink = [&](const void* data, size_t n) -> size_t {
+    const char* p = static_cast<const char*>(data);
+    size_t off = 0;
+    while (error == 0 && off < n) {
+      const ssize_t w = ::write(fd, p + off, n - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        error = errno;
+      } else {
+        off += static_cast<size_t>(w);
+      }
+    }
+    return n;  // always "written": the archive must finish normally (see above)
+  };
+  std::string failure;
+  try {
+    produce(sink);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  if (failure.empty() && error != 0) failure = os_error(error);
+  if (failure.empty() && ::fsync(fd) != 0) failure = "fsync: " + os_error(errno);
+  if (::close(fd) != 0 && failure.empty()) failure = "close: " + os_error(errno);
+  if (failure.empty() && std::rename(tmp.c_str(), path.c_str()) != 0) failure = "rename: " + os_error(errno);
+  if (!failure.empty()) {
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot write checkpoint " + path + ": " + failure);
+  }
+  sync_dir(fs::path(path).parent_path());
+}
 
 void capture_rng(TrainingState& state) {
   {
@@ -80,12 +144,23 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   }
   archive.write("plugin_names", c10::IValue(names));
   archive.write("plugin_states", c10::IValue(states));
+  if (!state.event_run_dir.empty()) {
+    c10::List<std::string> files;
+    c10::List<int64_t> sizes;
+    for (const auto& [file, size] : state.event_files) {
+      files.push_back(file);
+      sizes.push_back(size);
+    }
+    archive.write("event_run_dir", c10::IValue(state.event_run_dir));
+    archive.write("event_files", c10::IValue(files));
+    archive.write("event_sizes", c10::IValue(sizes));
+  }
 
   const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  fs::rename(tmp, target);
+  std::error_code ec;
+  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+  if (ec) throw std::runtime_error("cannot write checkpoint " + path + ": " + ec.message());
+  write_durably(path, [&](const std::function<size_t(const void*, size_t)>& sink) { archive.save_to(sink); });
 }
 
 TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
@@ -139,6 +214,15 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
     for (size_t i = 0; i < n.size() && i < s.size(); ++i) {
       state.plugin_states[n.get(i).toStringRef()] = s.get(i).toStringRef();
     }
+    if (archive.try_read("event_run_dir", v)) {
+      state.event_run_dir = v.toStringRef();
+      c10::IValue files, sizes;
+      archive.read("event_files", files);
+      archive.read("event_sizes", sizes);
+      auto f = files.toList(), z = sizes.toList();
+      for (size_t i = 0; i < f.size() && i < z.size(); ++i)
+        state.event_files[f.get(i).toStringRef()] = z.get(i).toInt();
+    }
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": cannot restore the checkpoint: " + e.what());
   }
@@ -149,6 +233,17 @@ std::string checkpoint_path(const std::string& dir, int64_t epochs_completed) {
   char name[32];
   std::snprintf(name, sizeof name, "epoch_%04lld.pt", static_cast<long long>(epochs_completed));
   return (fs::path(dir) / name).string();
+}
+
+std::vector<std::string> remove_partial_checkpoints(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  static const std::regex kTmp(R"(epoch_(\d+)\.pt\.tmp)");
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, kTmp) && ::unlink(entry.path().c_str()) == 0) removed.push_back(entry.path().string());
+  }
+  return removed;
 }
 
 std::string latest_checkpoint(const std::string& dir) {

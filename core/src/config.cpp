@@ -333,6 +333,7 @@ void read_trainer(Reader& r, const toml::table& t, TrainerSection& tr) {
   s.read("checkpoint_dir", tr.checkpoint_dir);
   s.read("checkpoint_every_n_epochs", tr.checkpoint_every_n_epochs);
   s.read("resume", tr.resume);
+  s.read("on_write_error", tr.on_write_error);
   s.read("max_steps", tr.max_steps);
   s.finish("in [trainer]");
 }
@@ -756,6 +757,7 @@ std::vector<std::string> validate(const RunConfig& config) {
   c.at_least("trainer.log_every_n_steps", t.log_every_n_steps, 1);
   c.at_least("trainer.checkpoint_every_n_epochs", t.checkpoint_every_n_epochs, 0);
   c.at_least("trainer.max_steps", t.max_steps, 0);
+  c.one_of("trainer.on_write_error", t.on_write_error, {"stop", "continue"}, "on_write_error");
 
   const auto& d = config.data;
   c.one_of("data.dataset", d.dataset, {"fashion_mnist", "mnist_idx", "cifar10", "synthetic"}, "dataset");

@@ -7,12 +7,15 @@
 #include "trainscope/trainer.h"
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -25,6 +28,7 @@
 #include "trainscope/hook_context.h"
 #include "trainscope/null_sink.h"
 #include "trainscope/progress.h"
+#include "trainscope/run_lock.h"
 #include "trainscope/summary_writer.h"
 #include "trainscope/tap.h"
 
@@ -134,6 +138,9 @@ struct Trainer::Impl {
   c10::ScalarType autocast_dtype = c10::kFloat;
   int64_t step = 0;
   int64_t epochs_done = 0;
+  std::string write_error;                // the first failed write of this fit (FitResult::write_error)
+  double barrier_seconds = 0;             // time spent waiting for the event files at checkpoints
+  std::vector<std::string> cut_messages;  // what a resume did to the event files
 
   bool dist() const { return comm != nullptr && denv.world_size > 1; }
   int64_t rank_batch() const { return dist() ? cfg.batch_size / denv.world_size : cfg.batch_size; }
@@ -154,6 +161,7 @@ struct Trainer::Impl {
     if (!optimizer) optimizer = make_optimizer(cfg, model.module().parameters());
     return *optimizer;
   }
+  std::string run_dir() const { return (std::filesystem::path(run.log_dir) / run.name).string(); }
   std::string checkpoint_dir() const {
     return cfg.checkpoint_dir.empty() ? (std::filesystem::path(run.log_dir) / run.name / "checkpoints").string()
                                       : cfg.checkpoint_dir;
@@ -174,7 +182,8 @@ struct Trainer::Impl {
     bool has_top5 = false;
   };
   Sums validate(const TensorDataset& data, bool with_hooks);
-  void save(FitResult& result);
+  void save(FitResult& result, Progress& progress);
+  WriteStatus events_durable();
   void on_exception(const std::string& message, Progress& progress);
 };
 
@@ -267,6 +276,9 @@ void Trainer::Impl::prepare() {
   }
   step = 0;
   epochs_done = 0;
+  write_error.clear();
+  barrier_seconds = 0;
+  cut_messages.clear();
   stop = false;
   stop_reason.clear();
   metrics.clear();
@@ -290,6 +302,10 @@ std::string Trainer::Impl::resume_path() const {
 
 std::map<std::string, std::string> Trainer::Impl::resume(const std::string& path) {
   TrainingState state = load_checkpoint(path, model.module(), optimizer.get(), device);
+  // What the run logged after this checkpoint is cut off: the resumed fit logs it again.
+  if (run.log && !dist()) {
+    for (auto& m : cut_event_files(run_dir(), state)) cut_messages.push_back(std::move(m));
+  }
   restore_rng(state);
   step = state.step;
   epochs_done = state.epoch;
@@ -512,7 +528,7 @@ Trainer::Impl::Sums Trainer::Impl::validate(const TensorDataset& data_in, bool w
   return sums;
 }
 
-void Trainer::Impl::save(FitResult& result) {
+void Trainer::Impl::save(FitResult& result, Progress& progress) {
   TrainingState state;
   state.step = step;
   state.epoch = epochs_done;
@@ -525,8 +541,68 @@ void Trainer::Impl::save(FitResult& result) {
   if (bus != nullptr) state.plugin_states = save_plugin_states(*bus, ctx, state_scratch);
   ctx.state_ = &state_scratch;
   const std::string path = checkpoint_path(checkpoint_dir(), epochs_done);
-  if (!dist() || denv.rank == 0) save_checkpoint(path, model.module(), optimizer.get(), state);  // rank 0's state
-  result.last_checkpoint = path;
+  if (dist() && denv.rank != 0) {  // rank 0 writes (its state is every rank's)
+    result.last_checkpoint = path;
+    return;
+  }
+  // Durable order: every event up to this step is on disk before the checkpoint that a
+  // resume would start after (docs/reliability.md). Otherwise a kill between the two loses
+  // the checkpoint's own step for good: the resumed run starts at step + 1.
+  std::string failure;
+  const WriteStatus events = events_durable();
+  if (!events.ok) {
+    failure = "the event files could not be written up to step " + std::to_string(step) + " (" + events.message +
+              "), so the checkpoint is not written either";
+  } else {
+    try {
+      // The event files as they are now (whole records, on disk): a resume cuts them back to this.
+      if (run.log && !dist()) {
+        std::error_code ec;
+        state.event_run_dir = std::filesystem::weakly_canonical(std::filesystem::absolute(run_dir()), ec).string();
+        state.event_files = event_file_sizes(run_dir());
+        if (ec) state.event_run_dir.clear();
+      }
+      save_checkpoint(path, model.module(), optimizer.get(), state);
+      result.last_checkpoint = path;
+      return;
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  if (write_error.empty()) write_error = failure;
+  if (cfg.on_write_error == "continue") {
+    progress.message("[trainscope] checkpoint " + path + " not written: " + failure +
+                     "; training goes on (trainer.on_write_error = \"continue\") and the next checkpoint is tried");
+  } else {
+    progress.message("[trainscope] checkpoint " + path + " not written: " + failure +
+                     "; stopping (trainer.on_write_error = \"stop\"; \"continue\" trains on)");
+    stop = true;
+    stop_reason = "a checkpoint could not be written";
+  }
+}
+
+// Flushes every event file of the run (child runs too) and fsyncs them. Waits for the writer
+// threads: at a checkpoint only, never in a training step. Returns !ok when records of the
+// main run are still unwritten (a full disk) or a sync failed.
+WriteStatus Trainer::Impl::events_durable() {
+  if (!writer || writer->discards()) return {};
+  const auto t0 = std::chrono::steady_clock::now();
+  (void)writer->flush();  // drains child runs too; its errors are sticky: the sync below says what is left
+  WriteStatus st = writer->event_writer().sync();
+  // Child runs (add_scalars, hparams run_name): fsync their files by name.
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(run_dir_text, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const auto& p = it->path();
+    if (p.filename().string().find("tfevents") == std::string::npos || p == writer->event_writer().file_path())
+      continue;
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::fsync(fd) != 0 && st.ok) st = {false, "cannot sync " + p.string() + ": " + std::strerror(errno)};
+    ::close(fd);
+  }
+  barrier_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
 }
 
 void Trainer::Impl::on_exception(const std::string& message, Progress& progress) {
@@ -547,6 +623,21 @@ FitResult Trainer::fit() {
   s.prepare();
   FitResult result;
   result.run_dir = run_dir();
+  // One process per run directory (run_lock.h); rank 0 holds it for a distributed job.
+  std::unique_ptr<RunLock> lock;
+  // With run.log = false nothing may appear under log_dir: the checkpoint folder is locked.
+  if (!s.dist() || s.denv.rank == 0) {
+    if (s.run.log) {
+      lock = std::make_unique<RunLock>(run_dir());
+    } else if (s.cfg.checkpoint_every_n_epochs > 0) {
+      lock = std::make_unique<RunLock>(checkpoint_dir());
+    }
+  }
+  // A checkpoint a killed process was writing (the lock says no process writes one now).
+  if (lock) {
+    for (const auto& tmp : remove_partial_checkpoints(checkpoint_dir()))
+      s.cut_messages.push_back("removed " + tmp + " (a checkpoint left unfinished by a killed run)");
+  }
   result.resumed_from = s.resume_path();
   const bool resumed = !result.resumed_from.empty();
   if (s.cfg.resume == "auto" && !resumed && s.progress_out) {
@@ -573,6 +664,7 @@ FitResult Trainer::fit() {
     progress.message("[trainscope] resumed from " + result.resumed_from + " (epoch " + std::to_string(s.epochs_done) +
                      ", step " + std::to_string(s.step) + ")");
   }
+  for (const auto& m : s.cut_messages) progress.message("[trainscope] " + m);
   const auto f = at::TensorOptions(at::kFloat).device(s.device);
   try {
     if (resumed && s.bus != nullptr) load_plugin_states(*s.bus, ctx, plugin_states, s.state_scratch);
@@ -646,7 +738,7 @@ FitResult Trainer::fit() {
         s.epochs_done = epoch + 1;
         const int64_t every = s.cfg.checkpoint_every_n_epochs;
         const bool last = s.epochs_done == s.cfg.epochs || s.stop;
-        if (every > 0 && (s.epochs_done % every == 0 || last)) s.save(result);
+        if (every > 0 && (s.epochs_done % every == 0 || last)) s.save(result, progress);
       }
     }
     s.emit(Hook::kFitEnd);
@@ -659,11 +751,21 @@ FitResult Trainer::fit() {
     throw;
   }
   const WriteStatus status = s.writer->close();
-  if (!status.ok) progress.message("[trainscope] writing the event files failed: " + status.message);
+  if (!status.ok) {
+    progress.message("[trainscope] writing the event files failed: " + status.message);
+    if (s.write_error.empty()) s.write_error = "event files: " + status.message;
+  }
   if (s.dist() && !s.denv.report_dir.empty()) s.write_report(result.run_dir);
   if (s.bus != nullptr && s.bus->size() > 0) progress.message("plugin cost:\n" + s.bus->timing_report());
   for (const auto& [name, why] : s.bus ? s.bus->disabled() : std::vector<std::pair<std::string, std::string>>{}) {
     progress.message("[trainscope] plugin '" + name + "' was disabled: " + why);
+  }
+  if (s.barrier_seconds > 0) {
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "[trainscope] checkpoints waited %.1f ms in all for the event files to reach the disk",
+                  s.barrier_seconds * 1e3);
+    progress.message(line);
   }
   if (s.stop) progress.message("[trainscope] stopped: " + s.stop_reason);
   result.steps = s.step;
@@ -671,6 +773,7 @@ FitResult Trainer::fit() {
   result.stopped = s.stop;
   result.stop_reason = s.stop_reason;
   result.metrics = s.metrics;
+  result.write_error = s.write_error;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }

@@ -3,13 +3,19 @@
 // epochs); after every validated epoch the best and the latest value of each monitored metric
 // are logged as scalars (the session's metrics: TensorBoard shows the last value of each);
 // at fit_end the session ends with SUCCESS, on an exception with FAILURE. See README.md.
+// A resumed fit continues the session its checkpoint's run began: the best values come back
+// from the checkpoint and the session's head (experiment, session start) is not written again
+// (TensorBoard would show it twice); only its end record is written, at fit_end.
 #include <trainscope/metric_direction.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
+#include <trainscope/wire/dashboards/hparams.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -70,8 +76,50 @@ class HParams final : public trainscope::Plugin {
     }
   }
 
+  void on_save_checkpoint(trainscope::HookContext& ctx) override {
+    std::ostringstream out;
+    out << "hparams 1 " << monitored_.size();
+    for (const auto& m : monitored_) {
+      char best[64];
+      std::snprintf(best, sizeof best, "%a", m.best);  // hex float: exact
+      out << "\n" << (m.seen ? 1 : 0) << " " << best << " " << m.key;
+    }
+    ctx.state() = out.str();
+  }
+
+  void on_load_checkpoint(trainscope::HookContext& ctx) override {
+    const std::string& s = ctx.state();
+    if (s.empty()) return;  // a checkpoint written without this plugin: the session starts now
+    resumed_ = true;
+    std::istringstream in(s);
+    std::string magic;
+    int version = 0;
+    size_t n = 0;
+    in >> magic >> version >> n;
+    if (!in || magic != "hparams" || version != 1)
+      throw std::runtime_error("hparams: the checkpoint's state is not readable by this version: " + s);
+    for (size_t i = 0; i < n; ++i) {
+      int seen = 0;
+      std::string best, key;
+      in >> seen >> best;
+      std::getline(in >> std::ws, key);
+      if (!in) throw std::runtime_error("hparams: the checkpoint's state is truncated: " + s);
+      for (auto& m : monitored_) {
+        if (m.key != key) continue;
+        m.seen = seen != 0;
+        m.best = std::strtod(best.c_str(), nullptr);
+      }
+    }
+  }
+
   void on_fit_begin(trainscope::HookContext& ctx) override {
     if (started_) return;
+    if (resumed_) {  // the checkpoint's run wrote the session's head
+      started_ = true;
+      continued_ = true;
+      saw_validation_ever_ = false;
+      return;
+    }
     trainscope::HParams hp;
     for (const auto& [name, value] : ctx.hparams()) {
       trainscope::HParamValue v = to_hparam(value);
@@ -121,12 +169,27 @@ class HParams final : public trainscope::Plugin {
   void end(trainscope::HookContext& ctx, trainscope::SessionStatus status) {
     if (!started_) return;
     started_ = false;
+    if (continued_) {
+      // The session was opened by an earlier process; end it with the record hparams_end writes.
+      namespace d = trainscope::detail;
+      const double now = trainscope::EventWriter::now();
+      ctx.writer().event_writer().add(
+          d::kHParamsSessionEndTag, 0,
+          trainscope::RawEventData{
+              trainscope::RawEventData::Field::kSerializedSummary,
+              d::hparams_summary(d::kHParamsSessionEndTag, d::hparams_session_end_content(status, now))},
+          now);
+      continued_ = false;
+      return;
+    }
     ctx.writer().hparams_end(status);
   }
 
   std::string description_;
   std::vector<Monitored> monitored_;
   bool started_ = false;
+  bool resumed_ = false;    // on_load_checkpoint ran: this fit continues a checkpoint's session
+  bool continued_ = false;  // the session is the checkpoint run's (no hparams_start here)
   bool saw_validation_ever_ = false;
   int64_t validation_epoch_ = -1;
 };

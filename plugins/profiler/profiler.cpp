@@ -207,10 +207,19 @@ class Profiler final : public trainscope::Plugin {
   }
 
   void on_fit_begin(trainscope::HookContext& ctx) override {
+    // A trace a killed run was saving (libtorch writes <name>.tmp, then renames it): no other
+    // process writes in this run directory (the trainer holds its lock), so it is stale.
+    if (ctx.rank() == 0 && !ctx.writer().discards()) {
+      namespace fs = std::filesystem;
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(fs::path(ctx.run_dir()) / "plugins" / "profile", ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() > 18 && name.ends_with(".pt.trace.json.tmp")) fs::remove(e.path(), ec);
+      }
+    }
     device_ = ctx.device();
     activities_ = {torch::profiler::impl::ActivityType::CPU};
     if (device_.is_cuda()) activities_.insert(torch::profiler::impl::ActivityType::CUDA);
-    seen_ = 0;
     last_end_.reset();
   }
 
@@ -247,7 +256,6 @@ class Profiler final : public trainscope::Plugin {
     }
     if (step_range_) step_range_.reset();  // ends ProfilerStep#N
     if (state_ == State::kRecording && action_ == Action::kRecordAndSave) finish_cycle(ctx, /*complete=*/true);
-    ++seen_;
     last_end_ = LastEnd{ctx.step(), ctx.epoch(), Clock::now()};
   }
 
@@ -283,7 +291,10 @@ class Profiler final : public trainscope::Plugin {
   // Moves the Kineto state machine for step `s` (as torch.profiler.profile.step() does) and
   // opens its ProfilerStep#s range while recording.
   void advance_schedule(int64_t s) {
-    action_ = schedule_.at(seen_);
+    // The run's step index, not the batches this fit has seen: a resumed fit profiles the
+    // steps an uninterrupted run profiles, and writes no second table for the steps before
+    // its checkpoint (docs/reliability.md).
+    action_ = schedule_.at(s - 1);
     try {
       if (action_ == Action::kWarmup && state_ == State::kIdle) {
         join_saver();  // one cycle's trace at a time
@@ -455,7 +466,7 @@ class Profiler final : public trainscope::Plugin {
   std::set<torch::profiler::impl::ActivityType> activities_;
   State state_ = State::kIdle;
   Action action_ = Action::kNone;
-  int64_t seen_ = 0, cycle_first_step_ = 0;
+  int64_t cycle_first_step_ = 0;
   std::string step_name_;
   std::optional<at::RecordFunction> step_range_;
   std::thread saver_;

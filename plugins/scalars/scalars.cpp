@@ -40,8 +40,13 @@ class Scalars final : public trainscope::Plugin {
     saw_validation_ever_ = false;
     reset_epoch(ctx.epoch());
     restart_interval(ctx.epoch());
-    if (layout_) write_layout(ctx.writer());
+    if (layout_ && !resumed_) write_layout(ctx.writer());  // once per run: a resumed fit's run has it
   }
+
+  // Only when the checkpoint's run had this plugin (enabled on resume, it writes the layout).
+  void on_load_checkpoint(trainscope::HookContext& ctx) override { resumed_ = ctx.state() == kLayoutWritten; }
+  void on_save_checkpoint(trainscope::HookContext& ctx) override { ctx.state() = layout_ ? kLayoutWritten : ""; }
+  static constexpr const char* kLayoutWritten = "scalars 1: layout written";
 
   void on_epoch_begin(trainscope::HookContext& ctx) override {
     reset_epoch(ctx.epoch());
@@ -198,6 +203,7 @@ class Scalars final : public trainscope::Plugin {
 
   // Validation freshness.
   bool saw_validation_ever_ = false;
+  bool resumed_ = false;  // on_load_checkpoint ran: the run already holds the layout
   int64_t validation_epoch_ = -1;
 
   // Throughput interval.

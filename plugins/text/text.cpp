@@ -68,11 +68,23 @@ class Text final : public trainscope::Plugin {
   explicit Text(const trainscope::Options& opt)
       : config_(opt.get<bool>("config")), summary_(opt.get<bool>("model_summary")), shapes_(opt.get<bool>("shapes")) {}
 
+  // A resumed fit: the checkpoint's run wrote the config and the summary already (once per
+  // run: written again, TensorBoard would show them twice). The checkpoint says which it
+  // wrote: one enabled only on resume is written now.
+  void on_save_checkpoint(trainscope::HookContext& ctx) override {
+    ctx.state() = std::string("text 1 ") + (config_ ? "config" : "-") + " " + (summary_ ? "summary" : "-");
+  }
+  void on_load_checkpoint(trainscope::HookContext& ctx) override {
+    const std::string& s = ctx.state();
+    config_written_ = s.starts_with("text 1 config");
+    summary_written_ = s.starts_with("text 1 ") && s.ends_with(" summary");
+  }
+
   void on_fit_begin(trainscope::HookContext& ctx) override {
-    summary_done_ = false;
-    if (config_) ctx.writer().add_text("config", config_markdown(ctx.config_text()), ctx.step());
+    summary_done_ = summary_written_;
+    if (config_ && !config_written_) ctx.writer().add_text("config", config_markdown(ctx.config_text()), ctx.step());
     // Without shapes there is nothing to wait for: the table is written now.
-    if (summary_ && !shapes_) write_summary(ctx, {}, at::Tensor(), false);
+    if (summary_ && !shapes_ && !summary_done_) write_summary(ctx, {}, at::Tensor(), false);
   }
 
   void on_train_batch_begin(trainscope::HookContext& ctx) override {
@@ -168,6 +180,7 @@ class Text final : public trainscope::Plugin {
 
   const bool config_, summary_, shapes_;
   bool summary_done_ = false;
+  bool config_written_ = false, summary_written_ = false;  // by the run a resumed fit continues
 };
 
 }  // namespace

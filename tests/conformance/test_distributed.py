@@ -133,9 +133,12 @@ def test_only_rank_zero_writes_and_its_scalars_are_cross_rank_means(runs):
     # Everything under the log dir is rank 0's one event file (its name carries rank 0's pid);
     # rank 1 created nothing there, nor in its $TMPDIR (the fixture made that a file).
     everything = sorted(p.relative_to(tmp / "runs") for p in (tmp / "runs").rglob("*"))
-    assert len(everything) == 4, everything  # single/, its event file, dist/, its event file
+    # single/, its event file and run lock, dist/, its event file and run lock
+    assert len(everything) == 6, everything
     [dist_file] = event_files(tmp / "runs" / "dist")
     assert dist_file.name.split(".")[-2] == str(pids[0]), (dist_file, pids)
+    # Rank 0 alone holds the run directory's lock (docs/reliability.md): its pid is in it.
+    assert (tmp / "runs" / "dist" / ".trainscope.lock").read_text().split()[0] == str(pids[0])
     assert scratch.is_file() and scratch.read_text() == ""
     ranks = [json.loads((report / f"rank{r}.json").read_text()) for r in range(2)]
     logged = scalars(tmp / "runs" / "dist")

@@ -66,6 +66,10 @@ struct TrainerSection {
   std::string checkpoint_dir;      // empty: <run dir>/checkpoints
   int64_t checkpoint_every_n_epochs = 1;  // 0: off
   std::string resume;              // "" | "auto" | path of a checkpoint
+  // A checkpoint or event file that cannot be written (a full disk): "stop" ends the run
+  // cleanly after the failed checkpoint; "continue" goes on and retries at the next one.
+  // Either way the run's result (and `trainscope run`'s exit status) reports the failure.
+  std::string on_write_error = "stop";  // stop | continue
   int64_t max_steps = 0;           // 0: no limit
 };
 

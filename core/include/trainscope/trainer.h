@@ -102,6 +102,9 @@ struct FitResult {
   std::string last_checkpoint;            // the newest checkpoint written by this fit ("" if none)
   std::map<std::string, double> metrics;  // at the end: train/loss and the last validation's
   double seconds = 0;                     // wall time of fit()
+  // The first failed write of a checkpoint or of the event files (a full disk): the run's
+  // files are incomplete. Empty when everything was written. `trainscope run` exits 1 then.
+  std::string write_error;
 };
 
 class TRAINSCOPE_API Trainer {

@@ -4,6 +4,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -121,6 +122,8 @@ struct EventWriter::Impl {
   uint64_t processed_seq = 0;  // items taken off the queue and handled by the writer
   uint64_t flushed_seq = 0;    // processed and on disk
   uint64_t flush_wanted = 0;   // flush requested up to this sequence
+  bool retry_wanted = false;   // flush() wants a cycle to retry pending records
+  uint64_t cycles = 0;         // writer cycles completed
   int blocked_producers = 0;  // producers waiting for room (kBlock)
   bool stopping = false;
   bool closed = false;
@@ -168,9 +171,75 @@ struct EventWriter::Impl {
     return false;
   }
 
-  // Hands whole records to the sink; counts the bytes it accepted.
+  // Records the sink has not taken yet (writer thread only; pending_bytes mirrors the size
+  // under mu for sync()). A failed write (a full disk) keeps them here and the writer retries
+  // them first at every later batch, flush and close: nothing is lost while space comes
+  // back. Bounded by max_queue_bytes: beyond it the oldest records are dropped and counted.
+  std::string pending;
+  size_t pending_bytes = 0;      // guarded by mu
+  uint64_t pending_dropped = 0;  // records dropped from pending, guarded by mu
+  bool reported_pending_drop = false;
+
+  static size_t record_size(std::string_view buf, size_t at) {
+    if (buf.size() - at < 12) return buf.size() - at;
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(buf[at + static_cast<size_t>(i)]);
+    return static_cast<size_t>(std::min<uint64_t>(len + 16, buf.size() - at));
+  }
+
+  // Appends whole records to what waits for the sink and writes as much as it takes: the
+  // whole buffer in one call, or, after a failure, record by record until one does not fit,
+  // so that records which fit are not held back by one that does not.
   void write_all(const std::string& buf) {
-    if (sink_call("write", [&](EventSink& k) { return k.write(buf); })) add_written_bytes(buf.size());
+    pending.append(buf);
+    write_pending();
+  }
+
+  void write_pending() {
+    if (pending.empty()) return;
+    size_t done = 0;
+    if (sink_call("write", [&](EventSink& k) { return k.write(pending); })) {
+      done = pending.size();
+    } else {
+      while (done < pending.size()) {
+        const size_t n = record_size(pending, done);
+        const std::string_view rec(pending.data() + done, n);
+        bool ok = false;
+        {
+          std::lock_guard sk(sink_mu);
+          if (sink_closed) break;
+          try {
+            ok = sink->write(rec).ok;
+          } catch (...) {
+            ok = false;
+          }
+        }
+        if (!ok) break;
+        done += n;
+      }
+    }
+    if (done > 0) {
+      add_written_bytes(done);
+      pending.erase(0, done);
+    }
+    // Bound what waits: drop the oldest whole records beyond max_queue_bytes.
+    size_t cut = 0, dropped = 0;
+    while (pending.size() - cut > options.max_queue_bytes) {
+      cut += record_size(pending, cut);
+      ++dropped;
+    }
+    if (cut > 0) pending.erase(0, cut);
+    std::lock_guard lk(mu);
+    pending_bytes = pending.size();
+    if (dropped > 0) {
+      pending_dropped += dropped;
+      stats.dropped_oldest += dropped;
+      if (!reported_pending_drop) {
+        reported_pending_drop = true;
+        report_error("cannot write " + path + " for a while: dropping the oldest unwritten records beyond " +
+                     std::to_string(options.max_queue_bytes) + " bytes (counted in stats.dropped_oldest)");
+      }
+    }
   }
 
   void enqueue(Item item) {
@@ -226,8 +295,8 @@ struct EventWriter::Impl {
       {
         std::unique_lock lk(mu);
         work_cv.wait_until(lk, next_flush, [&] {
-          return stopping || flush_wanted > flushed_seq || blocked_producers > 0 || live() >= high_water() ||
-                 queued_bytes > options.max_queue_bytes / 2;
+          return stopping || retry_wanted || flush_wanted > flushed_seq || blocked_producers > 0 ||
+                 live() >= high_water() || queued_bytes > options.max_queue_bytes / 2;
         });
         if (head > 0) queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(head));
         head = 0;
@@ -235,6 +304,7 @@ struct EventWriter::Impl {
         queued_bytes = 0;
         batch_end = enqueued_seq;
         stop_after = stopping;
+        retry_wanted = false;
       }
       space_cv.notify_all();
 
@@ -273,7 +343,11 @@ struct EventWriter::Impl {
         }
       }
       batch.clear();
-      if (!buf.empty()) write_all(buf);
+      if (!buf.empty()) {
+        write_all(buf);
+      } else {
+        write_pending();  // retry what an earlier failure left
+      }
       sink_call("flush", [](EventSink& k) { return k.flush(); });
 
       const auto now = std::chrono::steady_clock::now();
@@ -283,10 +357,17 @@ struct EventWriter::Impl {
         processed_seq = std::max(processed_seq, batch_end);
         // Written and the sink flushed: visible to readers (for a file).
         flushed_seq = processed_seq;
+        ++cycles;
       }
       done_cv.notify_all();
       if (now >= next_flush) next_flush = now + options.flush_interval;
       if (stop_after) break;
+    }
+    if (!pending.empty()) {
+      std::lock_guard lk(mu);
+      note_error("cannot write " + path + ": " + std::to_string(pending.size()) +
+                     " bytes of records were still unwritten at close and are lost",
+                 reported_write);
     }
   }
 
@@ -386,18 +467,39 @@ WriteStatus EventWriter::flush() {
   std::unique_lock lk(s.mu);
   if (s.closed) return {s.first_error.empty(), s.first_error};
   const uint64_t target = s.enqueued_seq;
+  // Records an earlier failure left: one more writer cycle retries them.
+  const bool retry = s.pending_bytes > 0;
+  const uint64_t cycle = s.cycles;
+  if (retry) s.retry_wanted = true;
   s.flush_wanted = std::max(s.flush_wanted, target);
   s.work_cv.notify_one();
-  s.done_cv.wait(lk, [&] { return s.flushed_seq >= target || s.closed; });
+  s.done_cv.wait(lk, [&] { return (s.flushed_seq >= target && (!retry || s.cycles > cycle)) || s.closed; });
   return {s.first_error.empty(), s.first_error};
 }
 
+// Unlike flush() and close(), which return the first error ever (sticky), sync() says whether
+// everything queued so far is on disk now: a write error that a later retry made good does
+// not fail it, records still waiting for space (or a failed fsync) do.
 WriteStatus EventWriter::sync() {
   flush();
   Impl& s = *impl_;
-  s.sink_call("sync", [](EventSink& k) { return k.sync(); });
-  std::lock_guard lk(s.mu);
-  return {s.first_error.empty(), s.first_error};
+  size_t unwritten = 0;
+  {
+    std::lock_guard lk(s.mu);
+    unwritten = s.pending_bytes;
+  }
+  WriteStatus st;
+  s.sink_call("sync", [&](EventSink& k) {
+    st = k.sync();
+    return st;
+  });
+  if (!st.ok && st.message.empty()) st.message = "cannot sync " + s.path;
+  if (unwritten > 0) {
+    std::lock_guard lk(s.mu);
+    return {false, "cannot write " + s.path + ": " + std::to_string(unwritten) + " bytes of records wait for space" +
+                       (s.first_error.empty() ? std::string() : " (" + s.first_error + ")")};
+  }
+  return st;
 }
 
 WriteStatus EventWriter::close() {
