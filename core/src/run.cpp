@@ -81,6 +81,7 @@ Run assemble_run(RunSpec spec, RunParts parts) {
   seed_everything(seed);  // the model's initial weights follow the seed
   r->model = parts.model ? parts.model(config, r->data)
                          : make_model(config.model, {r->data.train.sample_shape(), r->data.train.num_classes()});
+  check_layer_options(config, r->model);  // layer names the model cannot have, before any plugin runs
 
   if (parts.before_plugins) parts.before_plugins(r->bus);
   r->bus.add_from_config(config.plugins, *r->catalog);
