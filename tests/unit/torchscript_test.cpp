@@ -123,6 +123,40 @@ TEST(TorchScript, SameLossCurveAsTheCppSimpleCnnOver100Steps) {
   EXPECT_LT(want.back(), want.front() * 0.5) << "the curves must show learning, or the parity says little";
 }
 
+// Two epochs straight, or one and a resume from its checkpoint: the same weights at the end,
+// and the resumed run's weights live in the TorchScript module that runs.
+TEST(TorchScript, CheckpointAndResumeRestoreTheScriptedModule) {
+  Model cpp = cpp_simple_cnn(5);
+  const std::string pt = save(scripted_simple_cnn(cpp.module()), "resume.pt");
+  const fs::path dir = temp_dir() / "resume";
+  fs::remove_all(dir);
+  auto fit = [&](int64_t epochs, const std::string& resume, const std::string& name) {
+    Model m = load_torchscript_model(pt);
+    TrainerSection t = testing::trainer_section(epochs, 16);
+    t.checkpoint_dir = (dir / name).string();
+    t.resume = resume;
+    RunSection r = testing::run_section((dir / "runs").string(), name);
+    r.log = false;
+    Trainer trainer(m, r, t);
+    trainer.set_train_data(make_synthetic(64, 10, 5)).set_progress(nullptr, 0);
+    const FitResult result = trainer.fit();
+    return std::make_pair(m, result);
+  };
+  auto [straight, r1] = fit(2, "", "straight");
+  fit(1, "", "split");
+  auto [resumed, r2] = fit(2, "auto", "split");
+  EXPECT_FALSE(r2.resumed_from.empty());
+  EXPECT_EQ(r2.steps, r1.steps);
+  const auto want = straight.scripted()->jit().named_parameters();
+  const auto got = resumed.scripted()->jit().named_parameters();
+  size_t n = 0;
+  for (auto a = want.begin(), b = got.begin(); a != want.end() && b != got.end(); ++a, ++b, ++n) {
+    EXPECT_EQ((*a).name, (*b).name);
+    EXPECT_TRUE((*a).value.equal((*b).value)) << (*a).name;
+  }
+  EXPECT_EQ(n, 10u);
+}
+
 TEST(TorchScript, TapsEverySubmoduleByPathAndCopiesWhatItReturned) {
   Model cpp = cpp_simple_cnn(3);
   Model scripted = load_torchscript_model(save(scripted_simple_cnn(cpp.module()), "taps.pt"));
