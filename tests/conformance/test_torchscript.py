@@ -99,3 +99,56 @@ on_error = "abort"
             assert series[0][1] == pytest.approx(want, rel=1e-4, abs=1e-5), (name, stat)
     # The in-place ReLU after layer1.0.bn1 did not leak into its statistics.
     assert got_hooks["layer1.0.bn1"][2] < 0.1
+
+
+def tools_dir() -> Path:
+    import os
+
+    tools = os.environ.get("TRAINSCOPE_TOOLS_DIR")
+    return Path(tools) if tools else Path(cli()).parent.parent / "tests"
+
+
+@pytest.mark.parametrize("layer", ["layer3", "layer4"])
+def test_gradcam_by_module_path_equals_pytorch_hooks(tmp_path, layer):
+    """Gradients by path: the gradcam plugin's CAM on the TorchScript module equals Grad-CAM
+    computed in PyTorch (forward hook + tensor hook) on the same weights and inputs."""
+    tool = tools_dir() / "torchscript_gradcam"
+    if not tool.is_file():
+        pytest.fail(f"{tool} not found: ninja -C build torchscript_gradcam", pytrace=False)
+    torch.manual_seed(2)
+    model = make_resnet18()(4)
+    with torch.no_grad():  # non-trivial BatchNorm statistics for eval mode
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    model.eval()
+    torch.jit.script(model).save(str(tmp_path / "m.pt"))
+    x = torch.randn(6, 1, 28, 28)
+    x.numpy().astype(np.float32).tofile(tmp_path / "x.f32")
+    proc = subprocess.run([str(tool), str(tmp_path / "m.pt"), str(tmp_path / "x.f32"), "6", "1", "28", "28", layer,
+                           str(tmp_path / "cam.f32")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    raw = np.fromfile(tmp_path / "cam.f32", dtype=np.float32)
+    cam_ts, classes_ts = raw[: 6 * 28 * 28].reshape(6, 28, 28), raw[6 * 28 * 28 :].astype(np.int64)
+
+    # PyTorch: the textbook Grad-CAM with hooks on the eager module.
+    saved = {}
+
+    def hook(_m, _inp, out):
+        saved["a"] = out
+        out.register_hook(lambda g: saved.__setitem__("g", g))
+
+    dict(model.named_modules())[layer].register_forward_hook(hook)
+    logits = model(x)
+    classes = logits.argmax(1)
+    logits.gather(1, classes[:, None]).sum().backward()
+    a, g = saved["a"].detach(), saved["g"]
+    cam = torch.relu((g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True))
+    cam = torch.nn.functional.interpolate(cam, size=(28, 28), mode="bilinear", align_corners=False).squeeze(1).relu()
+    lo, hi = cam.amin((1, 2), keepdim=True), cam.amax((1, 2), keepdim=True)
+    cam = torch.where(hi > lo, (cam - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(cam))
+
+    np.testing.assert_array_equal(classes_ts, classes.numpy())
+    assert cam.std() > 0.05, "a flat map would compare trivially"
+    np.testing.assert_allclose(cam_ts, cam.numpy(), atol=1e-4)
