@@ -152,3 +152,39 @@ def test_gradcam_by_module_path_equals_pytorch_hooks(tmp_path, layer):
     np.testing.assert_array_equal(classes_ts, classes.numpy())
     assert cam.std() > 0.05, "a flat map would compare trivially"
     np.testing.assert_allclose(cam_ts, cam.numpy(), atol=1e-4)
+
+
+def test_refusals_from_the_cli_name_the_config_location(tmp_path):
+    """A missing or malformed .pt and an unknown layer path stop `trainscope run` before training,
+    at the TOML line and column that named them."""
+    torch.manual_seed(0)
+    torch.jit.trace(make_resnet18()(10).eval(), torch.zeros(1, 1, 28, 28)).save(str(tmp_path / "traced.pt"))
+    (tmp_path / "garbage.pt").write_bytes(b"not a zip archive")
+
+    def refused(torchscript: str, layer: str) -> str:
+        cfg = tmp_path / "run.toml"
+        cfg.write_text(f"""[run]
+log_dir = "{tmp_path / 'runs'}"
+device = "cpu"
+[data]
+dataset = "synthetic"
+synthetic_samples = 64
+[model]
+torchscript = "{torchscript}"
+[[plugin]]
+name = "gradcam"
+layer = "{layer}"
+""")
+        proc = subprocess.run([str(cli()), "run", str(cfg)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode != 0, proc.stdout
+        assert "epoch 1/" not in proc.stdout, "refused before training"
+        return proc.stderr
+
+    err = refused("missing.pt", "layer4")
+    assert f"{tmp_path}/run.toml:8:15: model.torchscript: {tmp_path}/missing.pt: no such file" in err, err
+    err = refused("garbage.pt", "layer4")
+    assert f"run.toml:8:15: model.torchscript: {tmp_path}/garbage.pt: not a TorchScript archive" in err, err
+    # A traced module: module paths as for a scripted one.
+    err = refused("traced.pt", "layer4.1.conv9")
+    assert (f"run.toml:11:9: plugin.gradcam.layer = \"layer4.1.conv9\": the TorchScript model has no module at path "
+            f"'layer4.1.conv9'; nearest module paths: layer4.1.conv1, layer4.1.conv2") in err, err
