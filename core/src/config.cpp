@@ -362,10 +362,10 @@ void read_model(Reader& r, const toml::table& t, ModelSection& m) {
       auto* path = std::get_if<std::string>(&*value);
       if (key == "torchscript" && path != nullptr && r.origins.count(&v) == 0) *path = resolve_dir(*path, r.source);
       m.options[key] = std::move(*value);
-    }
-    else
+    } else {
       r.error(r.where(v),
               "model." + key + ": expected bool, int, float, string or array of strings, got " + type_name(v));
+    }
   }
 }
 
