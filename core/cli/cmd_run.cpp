@@ -68,7 +68,11 @@ int cmd_run(const std::vector<std::string>& args) {
         file.c_str());
   }
   std::printf("  data:    %s\n", run.data().description.c_str());
-  std::printf("  model:   %s (%lld parameters) on %s, %d thread%s\n", config.model.name.c_str(),
+  auto torchscript = config.model.options.find("torchscript");
+  const std::string model_name = torchscript == config.model.options.end()
+                                     ? config.model.name
+                                     : "TorchScript " + std::get<std::string>(torchscript->second);
+  std::printf("  model:   %s (%lld parameters) on %s, %d thread%s\n", model_name.c_str(),
               static_cast<long long>(count_parameters(run.model().module())), trainer.device().str().c_str(),
               at::get_num_threads(), at::get_num_threads() == 1 ? "" : "s");
   std::printf("  trainer: %lld epochs, batch %lld, %s lr %g, scheduler %s, precision %s\n",

@@ -359,11 +359,16 @@ void read_model(Reader& r, const toml::table& t, ModelSection& m) {
     const std::string key(k.str());
     if (key == "name") continue;
     r.locate("model." + key, v);
-    if (auto value = free_value(v, true))
+    if (auto value = free_value(v, true)) {
+      // A TorchScript file named in the config file is relative to that file (as plugin_path);
+      // one given with --set is relative to the working directory.
+      auto* path = std::get_if<std::string>(&*value);
+      if (key == "torchscript" && path != nullptr && r.origins.count(&v) == 0) *path = resolve_dir(*path, r.source);
       m.options[key] = std::move(*value);
-    else
+    } else {
       r.error(r.where(v),
               "model." + key + ": expected bool, int, float, string or array of strings, got " + type_name(v));
+    }
   }
 }
 

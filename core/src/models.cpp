@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "trainscope/scripted_module.h"
 #include "trainscope/tap.h"
 
 namespace trainscope {
@@ -25,6 +26,19 @@ Model::Model(torch::nn::Sequential sequential)
     : Model(sequential.ptr(), [s = sequential.ptr()](const at::Tensor& x) { return s->forward(x); }) {
   sequential_ = std::move(sequential);
 }
+
+Model::Model(std::shared_ptr<ScriptedModule> scripted)
+    : Model(std::shared_ptr<torch::nn::Module>(scripted),
+            [m = scripted.get()](const at::Tensor& x) { return m->forward(x); }) {
+  tapped_ = [m = scripted.get()](const at::Tensor& x) { return m->forward_tapped(x); };
+  scripted_ = std::move(scripted);
+}
+
+std::vector<std::string> Model::layer_names() const {
+  return scripted_ ? scripted_->layer_paths() : std::vector<std::string>();
+}
+
+Model load_torchscript_model(const std::string& path) { return Model(load_scripted_module(path)); }
 
 namespace {
 
@@ -215,6 +229,17 @@ std::vector<std::string> model_options(const std::string& name) {
 
 Model make_model(const ModelSection& section, const ModelInput& input) {
   if (input.num_classes < 2) throw std::invalid_argument("make_model: the data needs at least 2 classes");
+  if (auto it = section.options.find("torchscript"); it != section.options.end()) {
+    const auto* path = std::get_if<std::string>(&it->second);
+    if (path == nullptr) throw std::invalid_argument("[model] torchscript must be a string (the .pt file's path)");
+    for (const auto& [key, value] : section.options) {
+      if (key != "torchscript") {
+        throw std::invalid_argument("[model] " + key +
+                                    ": a TorchScript model (torchscript = ...) takes no other options; remove it");
+      }
+    }
+    return load_torchscript_model(*path);
+  }
   if (section.name == "simple_cnn") return make_simple_cnn(section, input);
   if (section.name == "mlp") return make_mlp(section, input);
   if (section.name == "resnet") return make_resnet(section, input);

@@ -8,6 +8,8 @@
 #include <thread>
 #include <utility>
 
+#include "trainscope/scripted_module.h"
+
 namespace trainscope {
 
 std::shared_ptr<const PluginCatalog> find_plugins(const ConfigFile& file, const std::vector<std::string>& plugin_dirs) {
@@ -79,8 +81,16 @@ Run assemble_run(RunSpec spec, RunParts parts) {
     }
   }
   seed_everything(seed);  // the model's initial weights follow the seed
-  r->model = parts.model ? parts.model(config, r->data)
-                         : make_model(config.model, {r->data.train.sample_shape(), r->data.train.num_classes()});
+  try {
+    r->model = parts.model ? parts.model(config, r->data)
+                           : make_model(config.model, {r->data.train.sample_shape(), r->data.train.num_classes()});
+  } catch (const ScriptedModuleError& e) {
+    // A .pt named in the configuration: say where.
+    auto where = config.locations.find("model.torchscript");
+    if (where == config.locations.end()) throw;
+    throw ConfigError({where->second + ": model.torchscript: " + e.what()});
+  }
+  check_layer_options(config, r->model);  // layer names the model cannot have, before any plugin runs
 
   if (parts.before_plugins) parts.before_plugins(r->bus);
   r->bus.add_from_config(config.plugins, *r->catalog);

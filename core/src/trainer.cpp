@@ -372,7 +372,7 @@ void Trainer::Impl::fill_context() {
 at::Tensor Trainer::Impl::forward_with(const at::Tensor& x, TapSet& tap_set) {
   if (tap_set.empty()) return model.forward(x);
   TapScope scope(&tap_set);
-  if (!model.is_sequential()) return model.forward(x);
+  if (!model.is_sequential()) return model.forward_tapped(x);
   // A Sequential runs child by child so that each child's output can be captured by name.
   at::Tensor y = x;
   size_t i = 0;

@@ -5,6 +5,7 @@
 #include <ATen/core/Generator.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <trainscope/plugin.h>
+#include <trainscope/scripted_module.h>
 #include <trainscope/summary_writer.h>
 
 #include <mutex>
@@ -73,6 +74,11 @@ class Graph final : public trainscope::Plugin {
     x = x.detach();
     RngRestore rng(ctx.device());
     torch::NoGradGuard no_grad;  // no autograd graph kept, nothing can reach the gradients
+    // A TorchScript model brings its own graph (module scopes, no tracing needed).
+    if (auto* scripted = dynamic_cast<trainscope::ScriptedModule*>(&ctx.model())) {
+      ctx.writer().add_graph(scripted->jit(), {x});
+      return;
+    }
     ctx.writer().add_graph(ctx.model(), {x}, [&ctx](const std::vector<at::Tensor>& in) { return ctx.forward(in[0]); });
   }
 

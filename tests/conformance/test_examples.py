@@ -382,3 +382,34 @@ def test_fashion_mnist_cnn_with_every_plugin_loads_in_tensorboard(tmp_path):
     traces = list((run_dir / "plugins" / "profile").glob("*.pt.trace.json"))
     assert len(traces) == 1 and "ProfilerStep#" in traces[0].read_text()
     assert sorted(p.name for p in (run_dir / "checkpoints" / "best").glob("*.pt"))[-1] == "last.pt"
+
+
+# ----------------------------------------------------------------------------------------
+# torchscript_resnet: torchvision's ResNet-18 scripted in Python, trained by `trainscope run`
+
+
+def test_torchscript_resnet18_with_every_plugin_loads_in_tensorboard(tmp_path):
+    need_fashion_mnist()
+    folder = tb_helpers.REPO_ROOT / "examples" / "torchscript_resnet"
+    pt = tmp_path / "resnet18.pt"
+    run([tb_helpers.REPO_ROOT / ".venv" / "bin" / "python", folder / "make_resnet18.py", pt], tmp_path)
+    logs = tmp_path / "runs"
+    cli = build_dir() / "core" / "trainscope"
+    # 640 samples = 10 steps; the step cadences shortened so that each fires.
+    out = run([cli, "run", folder / "resnet18_fashion_mnist.toml", "--set", f'model.torchscript="{pt}"',
+               "--set", "data.train_limit=640", "--set", "data.val_limit=128", "--set", "run.device=cpu",
+               "--set", f'run.log_dir="{logs}"', "--set", "plugin.activations.log_every_n_steps=5",
+               "--set", "plugin.memory.log_every_n_steps=5"], tmp_path)
+    assert f"model:   TorchScript {pt} (11172810 parameters)" in out, out
+    assert "was disabled" not in out, out
+    assert re.search(r"done: 10 steps, 1 epochs", out), out
+
+    loaded = tb_helpers.load_logdir(logs)
+    assert not tb_helpers.log_problems(loaded.log), tb_helpers.log_problems(loaded.log)
+    run_name = "torchscript_resnet18"
+    expectations = tb_helpers.parse_expected_tags(folder / "expected_tags.txt")
+    unmet = tb_helpers.unmet_expectations(loaded, run_name, logs / run_name, expectations)
+    assert not unmet, unmet
+    # The TorchScript graph, with module paths as scopes.
+    names = [n.name for n in loaded.multiplexer.Graph(run_name).node]
+    assert any("layer4" in n for n in names), names[:20]

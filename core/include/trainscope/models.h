@@ -18,6 +18,8 @@
 
 namespace trainscope {
 
+class ScriptedModule;
+
 class TRAINSCOPE_API Model {
  public:
   using Forward = std::function<at::Tensor(const at::Tensor&)>;
@@ -34,10 +36,22 @@ class TRAINSCOPE_API Model {
   Model(Holder holder)  // NOLINT(google-explicit-constructor)
       : Model(holder.ptr(), [m = holder.ptr()](const at::Tensor& x) { return m->forward(x); }) {}
 
+  // A TorchScript module (load_torchscript_model): forward runs its own graph; when a plugin
+  // asked for activations, the instrumented copy that taps every submodule by module path.
+  Model(std::shared_ptr<ScriptedModule> scripted);  // NOLINT(google-explicit-constructor)
+
   explicit operator bool() const { return module_ != nullptr; }
   torch::nn::Module& module() const { return *module_; }
   const std::shared_ptr<torch::nn::Module>& ptr() const { return module_; }
   at::Tensor forward(const at::Tensor& x) const { return forward_(x); }
+  // The forward pass the core runs while a TapSet is active: TorchScript models report their
+  // submodules' outputs by path; other models are their own forward (they call tap()).
+  at::Tensor forward_tapped(const at::Tensor& x) const { return tapped_ ? tapped_(x) : forward_(x); }
+  // Set for TorchScript models.
+  const std::shared_ptr<ScriptedModule>& scripted() const { return scripted_; }
+  // The layer (tap) names known before training: a TorchScript model's module paths. Empty for
+  // C++ models, whose tap() calls name their layers only when they run.
+  std::vector<std::string> layer_names() const;
   // Set for Sequential models: the Trainer runs the children one by one when activations
   // are requested, capturing each child's output under its name ("0", "1", ... or the name
   // it was registered with).
@@ -47,7 +61,9 @@ class TRAINSCOPE_API Model {
  private:
   std::shared_ptr<torch::nn::Module> module_;
   Forward forward_;
+  Forward tapped_;
   torch::nn::Sequential sequential_{nullptr};
+  std::shared_ptr<ScriptedModule> scripted_;
 };
 
 // Shape of one input sample and the number of classes, which the zoo adapts to.
@@ -65,8 +81,19 @@ struct ModelInput {
 //               (width, 256), layers (2), dropout (0.0).
 //   resnet:     a small ResNet (3 stages of basic blocks, widths w, 2w, 4w). Options: width
 //               (16), blocks (per stage, 1). Taps: stem, stage1..stage3, features (pooled).
+// With the option torchscript = "model.pt" the name is ignored and the model is that TorchScript
+// module (load_torchscript_model); it takes no other option.
 // Unknown names or options throw std::invalid_argument naming the valid ones.
 TRAINSCOPE_API Model make_model(const ModelSection& section, const ModelInput& input);
+
+// A module saved from Python with torch.jit.script / torch.jit.trace + save. Throws
+// trainscope::ScriptedModuleError (missing or unreadable file, no usable forward).
+TRAINSCOPE_API Model load_torchscript_model(const std::string& path);
+
+// Before training: every plugin option named `layer` or `layers` must name a layer the model
+// has (a glob must match one), for models whose layers are known up front (TorchScript).
+// Throws std::invalid_argument naming file:line:column and the nearest module paths.
+TRAINSCOPE_API void check_layer_options(const RunConfig& config, const Model& model);
 TRAINSCOPE_API std::vector<std::string> model_names();
 // The options `name` takes (sorted; empty for an unknown model).
 TRAINSCOPE_API std::vector<std::string> model_options(const std::string& name);
