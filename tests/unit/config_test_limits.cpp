@@ -55,6 +55,16 @@ std::string load_problem(const std::string& path) {
   return {};
 }
 
+TEST(ConfigLimits, ANotEmptyListRefusesAnEmptyItem) {
+  // hparams.metrics = [""] passed validate and then stopped the plugin at run time.
+  const auto spec = option<std::vector<std::string>>("metrics", {"val/loss"}, "").not_empty();
+  EXPECT_FALSE(check_option(spec, OptionValue{std::vector<std::string>{"a", "b"}}));
+  const auto bad = check_option(spec, OptionValue{std::vector<std::string>{"a", ""}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->item, 1);
+  EXPECT_EQ(bad->message, "item \"\" is not allowed: must be a non-empty list");
+}
+
 // ---- Only regular files are configurations ----
 
 TEST(ConfigLimits, ADirectoryIsNotAConfig) {
