@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "trainscope/model_options.h"
 #include "trainscope/tap.h"
 
 namespace trainscope {
@@ -31,10 +32,15 @@ namespace {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
-// Reads the model's options, refusing names the model does not know.
+// Reads the model's options, refusing names the model does not know (its schema in
+// model_options.h, which validate() checks with ranges before anything is built).
 class ModelOptions {
  public:
-  ModelOptions(const ModelSection& s, std::set<std::string> known) : section_(s) {
+  explicit ModelOptions(const ModelSection& s) : section_(s) {
+    std::set<std::string> known;
+    if (const auto* specs = model_options(s.name)) {
+      for (const auto& spec : *specs) known.insert(spec.name);
+    }
     for (const auto& [k, v] : s.options) {
       if (!known.count(k)) {
         std::string list;
@@ -100,13 +106,13 @@ class SimpleCnnImpl : public nn::Module {
 TORCH_MODULE(SimpleCnn);
 
 Model make_simple_cnn(const ModelSection& s, const ModelInput& in) {
-  ModelOptions o(s, {"conv1", "conv2", "fc1", "fc2"});
+  ModelOptions o(s);
   return SimpleCnn(image_shape(in, s.name), in.num_classes, o.integer("conv1", 6), o.integer("conv2", 16),
                    o.integer("fc1", 120), o.integer("fc2", 84));
 }
 
 Model make_mlp(const ModelSection& s, const ModelInput& in) {
-  ModelOptions o(s, {"hidden", "layers", "dropout"});
+  ModelOptions o(s);
   const int64_t hidden = o.integer("hidden", 256), layers = o.integer("layers", 2);
   const double dropout = o.real("dropout", 0.0);
   if (hidden < 1 || layers < 1) throw std::invalid_argument("[model] mlp: hidden and layers must be positive");
@@ -183,7 +189,7 @@ class SmallResNetImpl : public nn::Module {
 TORCH_MODULE(SmallResNet);
 
 Model make_resnet(const ModelSection& s, const ModelInput& in) {
-  ModelOptions o(s, {"width", "blocks"});
+  ModelOptions o(s);
   const int64_t width = o.integer("width", 16), blocks = o.integer("blocks", 1);
   if (width < 1 || blocks < 1) throw std::invalid_argument("[model] resnet: width and blocks must be positive");
   return SmallResNet(image_shape(in, s.name)[0], in.num_classes, width, blocks);
