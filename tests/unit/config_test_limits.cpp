@@ -272,6 +272,22 @@ TEST(ConfigLimitsCli, RunWithABatchLargerThanTheLoadedDataStopsBeforeTraining) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/logs")) << r.output;
 }
 
+TEST(ConfigLimitsCli, RunStopsWhenAPluginCannotBeCreatedWhateverOnError) {
+  // A value only the constructor can judge (hparams' ":avg" suffix) used to disable the plugin
+  // and let the run exit 0 without it.
+  const std::string dir = testing::fresh_dir();
+  const std::string cfg = dir + "/run.toml";
+  std::ofstream(cfg) << "[run]\nlog_dir = \"" << dir << "/logs\"\n[data]\ndataset = \"synthetic\"\n"
+                     << "[[plugin]]\nname = \"hparams\"\non_error = \"disable\"\nmetrics = [\"val/loss:avg\"]\n";
+  EXPECT_EQ(run_cli(std::string("validate --path ") + TRAINSCOPE_BUNDLED_PLUGIN_DIR + " " + cfg).status, 0);
+  const Cli r = run_cli(std::string("run --path ") + TRAINSCOPE_BUNDLED_PLUGIN_DIR + " " + cfg);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(cfg + ":5:1: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("hparams: metrics entry 'val/loss:avg'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the run stops before training"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/logs")) << r.output;
+}
+
 // ---- Plugin options: what validate accepts, the plugin must accept ----
 
 const PluginCatalog& bundled_plugins() {
