@@ -138,6 +138,31 @@ TEST(Utf8, SummaryWriterRefusesTagsTextAndMetadata) {
   EXPECT_EQ(written(dir), (std::vector<std::pair<std::string, int64_t>>{{"note/text_summary", 0}}));
 }
 
+TEST(Limits, ARawEventMayHaveNoTagOtherPayloadsMust) {
+  // add_graph writes its graph_def with no tag; every summary needs one.
+  const std::string dir = testing::fresh_dir();
+  EventWriter w(dir);
+  EXPECT_NO_THROW(w.add("", 0, RawEventData{RawEventData::Field::kGraphDef, std::string()}));
+  EXPECT_THROW(w.add("", 0, TextData{"x"}), std::invalid_argument);
+  EXPECT_THROW(w.add_scalar("", 1.f, 0), std::invalid_argument);
+  ASSERT_TRUE(w.close().ok);
+  size_t graphs = 0;
+  for (const auto& ev : testing::read_events(dir)) graphs += ev.kind == "graph_def";
+  EXPECT_EQ(graphs, 1u);
+}
+
+TEST(Utf8, BinaryStringElementsAreNotText) {
+  // custom_scalars keeps its serialized layout (bytes, not UTF-8 once it is over 127 bytes
+  // long) in a DT_STRING tensor: only strings that are text are checked.
+  const std::string dir = testing::fresh_dir();
+  SummaryWriter w(dir);
+  std::vector<std::string> tags;
+  for (int i = 0; i < 20; ++i) tags.push_back("loss/series_" + std::to_string(i));
+  w.add_custom_scalars_multilinechart(tags, "losses", "all of them");
+  ASSERT_TRUE(w.close().ok);
+  EXPECT_EQ(written(dir), (std::vector<std::pair<std::string, int64_t>>{{"custom_scalars__config__", 0}}));
+}
+
 // ---- Sizes ----
 
 TEST(Limits, TagLength) {
