@@ -4,12 +4,16 @@
 #include "trainscope/config.h"
 
 #include "toml_guard.h"
+#include "trainscope/model_options.h"
 
 #define TOML_ENABLE_FORMATTERS 0  // we only parse
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -354,21 +358,45 @@ void read_data(Reader& r, const toml::table& t, DataSection& d) {
 void read_model(Reader& r, const toml::table& t, ModelSection& m) {
   Section s(r, t, "model.");
   s.read("name", m.name);
-  // Every other key is a model-specific option (widths, depths, ...).
+  // Every other key is an option of the chosen model (model_options.h); validate() checks the
+  // ranges. An unknown model name is reported by validate(); its keys cannot be checked.
+  const std::vector<OptionSpec>* specs = model_options(m.name);
+  std::vector<std::string> names;
+  if (specs) {
+    for (const auto& spec : *specs) names.push_back(spec.name);
+  }
   for (auto&& [k, v] : t) {
     const std::string key(k.str());
     if (key == "name") continue;
-    r.locate("model." + key, v);
-    if (auto value = free_value(v, true)) {
-      // A TorchScript file named in the config file is relative to that file (as plugin_path);
-      // one given with --set is relative to the working directory.
-      auto* path = std::get_if<std::string>(&*value);
-      if (key == "torchscript" && path != nullptr && r.origins.count(&v) == 0) *path = resolve_dir(*path, r.source);
-      m.options[key] = std::move(*value);
-    } else {
-      r.error(r.where(v),
-              "model." + key + ": expected bool, int, float, string or array of strings, got " + type_name(v));
+    if (key == "torchscript") {  // any model: the module of this .pt file replaces the zoo's
+      r.locate("model." + key, v);
+      if (const auto* file = v.as_string()) {
+        // A TorchScript file named in the config file is relative to that file (as plugin_path);
+        // one given with --set is relative to the working directory.
+        std::string path = file->get();
+        if (r.origins.count(&v) == 0) path = resolve_dir(path, r.source);
+        m.options[key] = std::move(path);
+      } else {
+        r.error(r.where(v), "model.torchscript: expected a string (the path of a .pt file), got " + type_name(v));
+      }
+      continue;
     }
+    if (!specs) {
+      if (auto value = free_value(v, true)) m.options[key] = std::move(*value);
+      continue;
+    }
+    auto spec = std::find_if(specs->begin(), specs->end(), [&](const OptionSpec& o) { return o.name == key; });
+    if (spec == specs->end()) {
+      const std::string hint = did_you_mean(key, names);
+      r.error(r.where(k, v), "unknown key '" + key + "' in [model]: model '" + m.name + "' takes " +
+                                 (names.empty() ? std::string("no options") : join(names)) + hint);
+      continue;
+    }
+    r.locate("model." + key, v);
+    if (auto value = typed_value(v, spec->type))
+      m.options[key] = std::move(*value);
+    else
+      r.error(r.where(v), "model." + key + ": expected " + option_type_name(spec->type) + ", got " + type_name(v));
   }
 }
 
@@ -685,15 +713,67 @@ void read_tree(Reader& r, const toml::table& root, const PluginCatalog& catalog,
   }
 }
 
+// A configuration is a regular file of at most kMaxConfigBytes on an ordinary file system:
+// a directory, FIFO, device or socket, or a file of /proc or /sys (whose sizes are not their
+// contents: /proc/self/mem reads as nothing, /dev/zero never ends) is refused, naming why.
+constexpr size_t kMaxConfigBytes = size_t{16} << 20;
+
 bool read_file(const std::string& path, std::string& out, std::string& error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    error = path + ": cannot read: " + std::strerror(errno);
+    return false;
+  }
+  const char* kind = nullptr;
+  if (S_ISDIR(st.st_mode))
+    kind = "a directory";
+  else if (S_ISFIFO(st.st_mode))
+    kind = "a FIFO (named pipe)";
+  else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+    kind = "a device";
+  else if (S_ISSOCK(st.st_mode))
+    kind = "a socket";
+  else if (!S_ISREG(st.st_mode))
+    kind = "not a regular file";
+  if (kind) {
+    error = path + ": is " + std::string(kind) + ", not a configuration file: give the path of a .toml file";
+    return false;
+  }
+  struct statfs fs {};
+  if (::statfs(path.c_str(), &fs) == 0 && (fs.f_type == 0x9fa0 /* procfs */ || fs.f_type == 0x62656572 /* sysfs */)) {
+    error = path + ": is a file of the kernel's " + std::string(fs.f_type == 0x9fa0 ? "/proc" : "/sys") +
+            " file system, not a configuration file: give the path of a .toml file";
+    return false;
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxConfigBytes) {
+    error = path + ": is " + std::to_string(st.st_size) + " bytes; a configuration file may have at most " +
+            std::to_string(kMaxConfigBytes) + " (16 MiB)";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = path + ": cannot read: " + std::strerror(errno);
     return false;
   }
-  std::ostringstream s;
-  s << in.rdbuf();
-  out = s.str();
+  // Bounded: the file may grow between stat() and the read.
+  out.assign(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  for (;;) {
+    if (got == out.size()) out.resize(std::min(kMaxConfigBytes + 1, std::max<size_t>(out.size() * 2, 4096)));
+    in.read(out.data() + got, static_cast<std::streamsize>(out.size() - got));
+    got += static_cast<size_t>(in.gcount());
+    if (in.bad()) {
+      error = path + ": cannot read: " + std::strerror(errno);
+      return false;
+    }
+    if (in.eof()) break;
+    if (got > kMaxConfigBytes) {
+      error = path + ": is more than " + std::to_string(kMaxConfigBytes) +
+              " bytes (16 MiB), the most a configuration file may have";
+      return false;
+    }
+  }
+  out.resize(got);
   return true;
 }
 
@@ -727,10 +807,29 @@ struct Checker {
   }
 };
 
-bool valid_device(const std::string& d) {
-  if (d == "auto" || d == "cpu" || d == "cuda") return true;
-  if (d.rfind("cuda:", 0) != 0 || d.size() == 5) return false;
-  return std::all_of(d.begin() + 5, d.end(), [](char c) { return c >= '0' && c <= '9'; });
+// The largest CUDA device index a build can address: torch's c10::DeviceIndex is an int8_t.
+// Whether that device exists is known only where the run starts (trainer_parts.cpp).
+constexpr int64_t kMaxCudaIndex = 127;
+
+// "" when `d` is a device this build can name, else why not.
+std::string device_problem(const std::string& d) {
+  if (d == "auto" || d == "cpu" || d == "cuda") return std::string();
+  const bool digits = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
+                      std::all_of(d.begin() + 5, d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) return "unknown device '" + d + "' (expected auto, cpu, cuda or cuda:N)";
+  const std::string n = d.substr(5);
+  const size_t first = std::min(n.find_first_not_of('0'), n.size() - 1);
+  if (n.size() - first > 3 || std::stoll(n.substr(first)) > kMaxCudaIndex)
+    return "device index " + n + " in '" + d + "' is out of range: CUDA device indices are 0.." +
+           std::to_string(kMaxCudaIndex) + " (and below the number of GPUs of the machine)";
+  return std::string();
+}
+
+// `v` is finite: "trainer.lr must be a finite number (got inf)".
+bool finite(Checker& c, const std::string& key, double v) {
+  if (std::isfinite(v)) return true;
+  c.fail(key, "must be a finite number (got " + format_double(v) + ")");
+  return false;
 }
 
 }  // namespace
@@ -741,23 +840,27 @@ std::vector<std::string> validate(const RunConfig& config) {
   const auto& run = config.run;
   if (run.name.empty()) c.fail("run.name", "must not be empty");
   if (run.log_dir.empty()) c.fail("run.log_dir", "must not be empty");
-  if (!valid_device(run.device)) {
-    c.problems.push_back(c.where("run.device") + ": run.device: unknown device '" + run.device +
-                         "' (expected auto, cpu, cuda or cuda:N)" +
-                         did_you_mean(run.device, {"auto", "cpu", "cuda", "cuda:0"}));
+  if (const std::string why = device_problem(run.device); !why.empty()) {
+    const bool unknown = why.rfind("unknown", 0) == 0;
+    c.problems.push_back(c.where("run.device") + ": run.device: " + why +
+                         (unknown ? did_you_mean(run.device, {"auto", "cpu", "cuda", "cuda:0"}) : std::string()));
   }
 
   const auto& t = config.trainer;
   c.at_least("trainer.epochs", t.epochs, 1);
   c.at_least("trainer.batch_size", t.batch_size, 1);
   c.one_of("trainer.optimizer", t.optimizer, {"adam", "adamw", "sgd"}, "optimizer");
-  c.positive("trainer.lr", t.lr);
-  c.at_least("trainer.momentum", t.momentum, 0.0);
-  c.at_least("trainer.weight_decay", t.weight_decay, 0.0);
+  if (finite(c, "trainer.lr", t.lr)) c.positive("trainer.lr", t.lr);
+  if (finite(c, "trainer.momentum", t.momentum)) {
+    c.at_least("trainer.momentum", t.momentum, 0.0);
+    if (t.momentum > 1) c.fail("trainer.momentum", "must be <= 1 (got " + format_double(t.momentum) + ")");
+  }
+  if (finite(c, "trainer.weight_decay", t.weight_decay)) c.at_least("trainer.weight_decay", t.weight_decay, 0.0);
   c.one_of("trainer.scheduler", t.scheduler, {"none", "step", "cosine"}, "scheduler");
   c.at_least("trainer.step_size", t.step_size, 1);
-  c.positive("trainer.gamma", t.gamma);
-  c.at_least("trainer.clip_grad_norm", t.clip_grad_norm, 0.0);
+  if (finite(c, "trainer.gamma", t.gamma)) c.positive("trainer.gamma", t.gamma);
+  if (finite(c, "trainer.clip_grad_norm", t.clip_grad_norm))
+    c.at_least("trainer.clip_grad_norm", t.clip_grad_norm, 0.0);
   c.one_of("trainer.precision", t.precision, {"fp32", "bf16", "fp16"}, "precision");
   c.at_least("trainer.log_every_n_steps", t.log_every_n_steps, 1);
   c.at_least("trainer.checkpoint_every_n_epochs", t.checkpoint_every_n_epochs, 0);
@@ -775,14 +878,52 @@ std::vector<std::string> validate(const RunConfig& config) {
                                      std::to_string(d.normalize_std.size()) + " vs " +
                                      std::to_string(d.normalize_mean.size()) + ")");
   }
-  for (double s : d.normalize_std) {
-    if (!(s > 0)) {
-      c.fail("data.normalize_std", "entries must be > 0 (got " + format_double(s) + ")");
+  for (double m : d.normalize_mean) {
+    if (!std::isfinite(m)) {
+      c.fail("data.normalize_mean", "entries must be finite numbers (got " + format_double(m) + ")");
       break;
     }
   }
+  for (double s : d.normalize_std) {
+    if (!(s > 0) || !std::isfinite(s)) {
+      c.fail("data.normalize_std", "entries must be finite numbers > 0 (got " + format_double(s) + ")");
+      break;
+    }
+  }
+  // A batch larger than the training set makes no step at all. The set's size is known here
+  // for synthetic data and a train_limit; assemble_run checks it against the loaded data.
+  int64_t known_size = d.train_limit > 0 ? d.train_limit : 0;
+  if (d.dataset == "synthetic" && d.synthetic_samples > 0)
+    known_size = known_size > 0 ? std::min(known_size, d.synthetic_samples) : d.synthetic_samples;
+  if (known_size > 0 && t.batch_size > known_size) {
+    c.fail("trainer.batch_size", "= " + std::to_string(t.batch_size) + " is larger than the training set (" +
+                                     std::to_string(known_size) + " samples): no batch would be made; use at most " +
+                                     std::to_string(known_size));
+  }
 
   c.one_of("model.name", config.model.name, {"simple_cnn", "mlp", "resnet"}, "model");
+  if (const std::vector<OptionSpec>* specs = model_options(config.model.name)) {
+    std::vector<std::string> names;
+    for (const auto& spec : *specs) names.push_back(spec.name);
+    for (const auto& [key, value] : config.model.options) {
+      if (key == "torchscript") continue;  // any model (make_model checks it comes alone)
+      auto spec = std::find_if(specs->begin(), specs->end(), [&](const OptionSpec& o) { return o.name == key; });
+      if (spec == specs->end()) {
+        c.problems.push_back(c.where("model." + key) + ": unknown key '" + key + "' in [model]: model '" +
+                             config.model.name + "' takes " + join(names) + did_you_mean(key, names));
+        continue;
+      }
+      OptionValue v = value;
+      if (spec->type == OptionType::kDouble) {
+        if (const auto* i = std::get_if<int64_t>(&v)) v = static_cast<double>(*i);
+      }
+      if (v.index() != spec->default_value.index()) {
+        c.fail("model." + key, std::string("must be ") + option_type_name(spec->type));
+      } else if (auto bad = check_option(*spec, v)) {
+        c.problems.push_back(c.where("model." + key) + ": model." + key + " " + bad->message);
+      }
+    }
+  }
 
   std::set<std::string> names;
   for (const auto& p : config.plugins) {

@@ -116,15 +116,15 @@ void HookBus::add_from_config(const std::vector<PluginConfig>& plugins, const Pl
           (pc.source.empty() ? std::string() : pc.source + ": ") + "plugin '" + pc.name +
               "' is not on the plugin search path (available: " + (available.empty() ? "none" : available) + ")");
     }
+    // A plugin that cannot be created (its constructor refused an option value, or something
+    // it needs is missing) stops the run before training, whatever on_error says: the user
+    // asked for it, and a run without it would look complete. on_error is about hooks.
     try {
       add(std::make_unique<PluginInstance>(library, pc.options), pc);
     } catch (const PluginLoadError& e) {
-      if (pc.on_error == ErrorPolicy::kAbort) throw;
-      std::fprintf(stderr,
-                   "[trainscope] plugin '%s' failed in create: %s; disabled (set on_error = \"abort\" to stop the "
-                   "run)\n",
-                   pc.name.c_str(), e.what());
-      disabled_.emplace_back(pc.name, e.what());
+      throw PluginLoadError(PluginLoadError::Kind::kCreateFailed,
+                            (pc.source.empty() ? std::string() : pc.source + ": ") + e.what() +
+                                " (the run stops before training: fix the plugin's options or set enabled = false)");
     }
   }
 }

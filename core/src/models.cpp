@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "trainscope/model_options.h"
 #include "trainscope/scripted_module.h"
 #include "trainscope/tap.h"
 
@@ -45,12 +46,15 @@ namespace {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
-// Reads the model's options, refusing names the model does not know.
+// Reads the model's options, refusing names the model does not know (its schema in
+// model_options.h, which validate() checks with ranges before anything is built).
 class ModelOptions {
  public:
   explicit ModelOptions(const ModelSection& s) : section_(s) {
-    const auto names = model_options(s.name);
-    const std::set<std::string> known(names.begin(), names.end());
+    std::set<std::string> known;
+    if (const auto* specs = model_options(s.name)) {
+      for (const auto& spec : *specs) known.insert(spec.name);
+    }
     for (const auto& [k, v] : s.options) {
       if (!known.count(k)) {
         std::string list;
@@ -219,13 +223,6 @@ Model make_resnet(const ModelSection& s, const ModelInput& in) {
 }  // namespace
 
 std::vector<std::string> model_names() { return {"mlp", "resnet", "simple_cnn"}; }
-
-std::vector<std::string> model_options(const std::string& name) {
-  if (name == "simple_cnn") return {"conv1", "conv2", "dropout", "fc1", "fc2"};
-  if (name == "mlp") return {"dropout", "hidden", "layers"};
-  if (name == "resnet") return {"blocks", "width"};
-  return {};
-}
 
 Model make_model(const ModelSection& section, const ModelInput& input) {
   if (input.num_classes < 2) throw std::invalid_argument("make_model: the data needs at least 2 classes");

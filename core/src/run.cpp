@@ -73,6 +73,17 @@ Run assemble_run(RunSpec spec, RunParts parts) {
 
   const auto seed = static_cast<uint64_t>(config.run.seed);
   r->data = parts.data ? std::move(*parts.data) : load_datasets(config.data, seed);
+  // A batch larger than the training set makes no step: refuse it now that the size is known.
+  if (config.trainer.batch_size > r->data.train.size()) {
+    auto at = config.locations.find("trainer.batch_size");
+    throw ConfigError({(at != config.locations.end() ? at->second
+                        : config.file.empty()        ? "config"
+                                                     : config.file) +
+                       ": trainer.batch_size = " + std::to_string(config.trainer.batch_size) +
+                       " is larger than the training set (" + std::to_string(r->data.train.size()) + " samples of " +
+                       config.data.dataset + "): no batch would be made; use at most " +
+                       std::to_string(r->data.train.size())});
+  }
   if (parts.distributed) {
     // torchrun-style environment (trainscope launch sets it): one rank of a data-parallel job.
     r->dist = DistributedEnv::from_environment();

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "trainscope/models.h"
+#include "trainscope/model_options.h"
 #include "trainscope/sweep_config.h"
 
 namespace trainscope {
@@ -69,7 +70,11 @@ std::vector<std::string> check_sweep_params(const SweepConfig& sweep, const Conf
     if (section == "model" && p.name.find('.', dot + 1) == std::string::npos && p.name != "model.name") {
       // Model options are free-form in the configuration; the model itself knows its options.
       const std::string option = p.name.substr(dot + 1);
-      const auto known = model_options(config.model.name);
+      std::vector<std::string> known;
+      if (const auto* specs = model_options(config.model.name)) {
+        for (const auto& spec : *specs) known.push_back(spec.name);
+        std::sort(known.begin(), known.end());
+      }
       if (std::find(known.begin(), known.end(), option) == known.end()) {
         std::string list;
         for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;

@@ -67,9 +67,17 @@ class HParams final : public trainscope::Plugin {
         m.minimize = mode == "min";
       }
       if (m.key.empty()) throw std::invalid_argument("hparams: metrics holds an empty name; remove it");
+      bool listed = false;
       for (const auto& other : monitored_) {
-        if (other.key == m.key) throw std::invalid_argument("hparams: metrics names '" + m.key + "' twice");
+        if (other.key != m.key) continue;
+        // The same entry twice is one metric; the same name with opposite directions is a
+        // contradiction (the schema cannot state it, so `run` stops here, before training).
+        if (other.minimize != m.minimize)
+          throw std::invalid_argument("hparams: metrics names '" + m.key +
+                                      "' twice, once minimized and once maximized");
+        listed = true;
       }
+      if (listed) continue;
       m.best_tag = "hparams/best_" + tag_part(m.key);
       m.final_tag = "hparams/final_" + tag_part(m.key);
       monitored_.push_back(std::move(m));

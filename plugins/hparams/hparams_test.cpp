@@ -201,15 +201,19 @@ TEST(HParamsPlugin, RejectsBadOptions) {
   EXPECT_NE(problems[0].find("plugin 'hparams' option 'metrics' = [] is not allowed: must be a non-empty list"),
             std::string::npos)
       << problems[0];
-  for (const char* bad : {"metrics = [\"val/loss:avg\"]", "metrics = [\"val/loss\", \"val/loss\"]"}) {  // the ctor's
+  // The constructor's: a plugin that cannot be created stops the run, whatever on_error says.
+  for (const char* bad : {"metrics = [\"val/loss:avg\"]", "metrics = [\"val/loss:min\", \"val/loss:max\"]"}) {
     try {
-      run_plugins(std::string("[[plugin]]\nname = \"hparams\"\non_error = \"abort\"\n") + bad + "\n");
+      run_plugins(std::string("[[plugin]]\nname = \"hparams\"\non_error = \"disable\"\n") + bad + "\n");
       ADD_FAILURE() << bad << " was accepted";
     } catch (const std::exception& e) {
       const std::string what = e.what();
       EXPECT_NE(what.find("hparams: metrics"), std::string::npos) << what;
     }
   }
+  // The same entry twice is one metric, not an error.
+  const PluginRun run = run_plugins("[[plugin]]\nname = \"hparams\"\nmetrics = [\"val/loss\", \"val/loss\"]\n");
+  EXPECT_EQ(run.tags_with_prefix("hparams/best_").size(), 1u) << ::testing::PrintToString(run.tags());
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ synthetic_classes = 3
 [model]
 name = "mlp"
 hidden = 256
-activations = ["relu", "gelu"]
+dropout = 0     # an int is accepted for a float option of the model
 
 [hparams]
 note = "first try"
@@ -94,8 +94,7 @@ augment = true
   EXPECT_EQ(c.data.synthetic_classes, 3);
   EXPECT_EQ(c.model.name, "mlp");
   EXPECT_EQ(std::get<int64_t>(c.model.options.at("hidden")), 256);
-  EXPECT_EQ(std::get<std::vector<std::string>>(c.model.options.at("activations")),
-            (std::vector<std::string>{"relu", "gelu"}));
+  EXPECT_EQ(std::get<double>(c.model.options.at("dropout")), 0.0);
   EXPECT_EQ(std::get<std::string>(c.hparams.at("note")), "first try");
   EXPECT_DOUBLE_EQ(std::get<double>(c.hparams.at("dropout")), 0.1);
   EXPECT_EQ(std::get<int64_t>(c.hparams.at("layers")), 3);

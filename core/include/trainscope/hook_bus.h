@@ -60,9 +60,10 @@ class TRAINSCOPE_API HookBus {
   void add(std::unique_ptr<PluginInstance> instance, const PluginConfig& config);
 
   // Creates and adds every enabled plugin of `plugins` (in order) from `catalog`. A plugin
-  // whose constructor throws follows its on_error: kAbort throws the PluginLoadError, kDisable
-  // reports it on stderr, lists it in disabled() and goes on. A name missing from the catalog
-  // throws PluginLoadError(kNotFound) (load_config already refuses those).
+  // whose constructor throws stops it, whatever its on_error (which is about hooks): it throws
+  // PluginLoadError(kCreateFailed) naming the [[plugin]] table and the plugin's message, before
+  // any training. A name missing from the catalog throws PluginLoadError(kNotFound)
+  // (load_config already refuses those).
   void add_from_config(const std::vector<PluginConfig>& plugins, const PluginCatalog& catalog);
 
   // Emits `hook` to subscribed, enabled plugins whose cadence fires for ctx's step/epoch.

@@ -95,7 +95,5 @@ TRAINSCOPE_API Model load_torchscript_model(const std::string& path);
 // Throws std::invalid_argument naming file:line:column and the nearest module paths.
 TRAINSCOPE_API void check_layer_options(const RunConfig& config, const Model& model);
 TRAINSCOPE_API std::vector<std::string> model_names();
-// The options `name` takes (sorted; empty for an unknown model).
-TRAINSCOPE_API std::vector<std::string> model_options(const std::string& name);
 
 }  // namespace trainscope

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "trainscope/file_sink.h"
+#include "trainscope/limits.h"
 #include "trainscope/record.h"
 #include "trainscope/wire/event_encode.h"
 
@@ -78,6 +79,32 @@ size_t payload_bytes(const SummaryPayload& p) {
       p);
 }
 
+// What limits.h refuses in a prepared payload: bad UTF-8 in strings that end up in the event,
+// too many histogram buckets, too many pixels, a record too big. Throws std::invalid_argument.
+void check_payload(std::string_view api, std::string_view tag, const SummaryPayload& p) {
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, HistogramData>) {
+          check_histogram_bins(api, tag, static_cast<int64_t>(v.bucket.size()));
+        } else if constexpr (std::is_same_v<T, ImageData>) {
+          check_image_pixels(api, tag, v.height, v.width);
+        } else if constexpr (std::is_same_v<T, VideoData>) {
+          check_image_pixels(api, tag, v.height, v.width);
+        } else if constexpr (std::is_same_v<T, TextData>) {
+          check_utf8(api, tag, "the text", v.text);
+        } else if constexpr (std::is_same_v<T, TensorData>) {
+          // v.strings are DT_STRING elements: bytes (custom_scalars keeps a serialized proto
+          // there), so only the proto string fields of the metadata are checked.
+          check_utf8(api, tag, "the plugin name", v.plugin_name);
+          check_utf8(api, tag, "the display name", v.display_name);
+          check_utf8(api, tag, "the description", v.description);
+        }
+      },
+      p);
+  check_record_bytes(api, tag, payload_bytes(p));
+}
+
 }  // namespace
 
 void set_error_handler(ErrorHandler handler) {
@@ -130,6 +157,8 @@ struct EventWriter::Impl {
   WriterStats stats;
   std::string first_error;
   bool reported_drop = false, reported_write = false, reported_encode = false, reported_nonfinite = false;
+  static constexpr size_t kMaxReportedTags = 256;
+  std::set<std::string> reported_tags;  // "<kind>\n<tag>" already reported (guarded by mu)
   std::thread thread;
 
   size_t live() const { return queue.size() - head; }
@@ -319,14 +348,15 @@ struct EventWriter::Impl {
               append_record(buf, scratch);
               break;
             case Item::Kind::kPayload:
-              note_nonfinite(item, *item.payload);
-              append_record(buf, detail::encode_payload_event(item.wall_time, item.step, item.tag, *item.payload));
+              if (!note_nonfinite(item, *item.payload)) continue;
+              append_checked(buf, item,
+                             detail::encode_payload_event(item.wall_time, item.step, item.tag, *item.payload));
               break;
             case Item::Kind::kDeferred: {
               SummaryPayload p = item.deferred->resolve();
               item.deferred.reset();
-              note_nonfinite(item, p);
-              append_record(buf, detail::encode_payload_event(item.wall_time, item.step, item.tag, p));
+              if (!note_nonfinite(item, p)) continue;
+              append_checked(buf, item, detail::encode_payload_event(item.wall_time, item.step, item.tag, p));
               break;
             }
           }
@@ -371,24 +401,59 @@ struct EventWriter::Impl {
     }
   }
 
-  // Histograms leave NaN/inf out; say so once per writer, count every one.
-  void note_nonfinite(const Item& item, const SummaryPayload& p) {
+  // Histograms leave NaN/inf out; say so once per writer, count every one. A histogram with
+  // no finite value at all (a diverged model, a layer of NaN) has nothing to draw: it is not
+  // written, and said at once, once per tag, naming the tag and step. Returns false for it.
+  bool note_nonfinite(const Item& item, const SummaryPayload& p) {
     const auto* h = std::get_if<HistogramData>(&p);
-    if (!h || h->nonfinite == 0) return;
+    if (!h || h->nonfinite == 0) return true;
     std::lock_guard lk(mu);
     stats.nonfinite_values += static_cast<uint64_t>(h->nonfinite);
+    if (h->num <= 0) {
+      ++stats.encode_errors;
+      if (first_error.empty())
+        first_error = "histogram '" + item.tag + "' at step " + std::to_string(item.step) + ": every value is NaN/inf";
+      if (reported_tags.size() < kMaxReportedTags && reported_tags.insert("nonfinite\n" + item.tag).second) {
+        report_error("histogram '" + item.tag + "' at step " + std::to_string(item.step) + ": all " +
+                     std::to_string(h->nonfinite) +
+                     " values are NaN or inf; nothing written for this step (the model may have diverged; "
+                     "further all-NaN steps of this tag are counted in stats().encode_errors)");
+      }
+      return false;
+    }
     if (!reported_nonfinite) {
       reported_nonfinite = true;
       report_error("histogram '" + item.tag + "' at step " + std::to_string(item.step) + ": left out " +
                    std::to_string(h->nonfinite) + " NaN/inf values (further cases are counted in stats)");
     }
+    return true;
   }
 
+  // Appends one encoded record unless it is larger than max_record_bytes (limits.h): such a
+  // record is dropped and reported with its tag (the size could not be known at the call).
+  void append_checked(std::string& buf, const Item& item, const std::string& encoded) {
+    const size_t max = input_limits().max_record_bytes;
+    if (encoded.size() > max) {
+      throw std::length_error("the encoded record is " + std::to_string(encoded.size()) +
+                              " bytes, more than max_record_bytes = " + std::to_string(max) +
+                              " (limits.h): dropped; log less per call or raise the limit");
+    }
+    (void)item;
+    append_record(buf, encoded);
+  }
+
+  // Each tag's first failure is printed (so a second bad tag is not hidden behind the first);
+  // the rest are counted.
   void encode_failed(const Item& item, const char* what) {
     std::lock_guard lk(mu);
     ++stats.encode_errors;
-    note_error("cannot encode '" + item.tag + "' at step " + std::to_string(item.step) + ": " + what,
-               reported_encode);
+    const std::string msg = "cannot encode '" + item.tag + "' at step " + std::to_string(item.step) + ": " + what;
+    if (reported_tags.size() < kMaxReportedTags && reported_tags.insert("encode\n" + item.tag).second) {
+      if (first_error.empty()) first_error = msg;
+      report_error(msg + " (further errors of this tag are counted, not printed)");
+      return;
+    }
+    note_error(msg, reported_encode);
   }
 
   void add_written_bytes(size_t n) {
@@ -428,6 +493,7 @@ EventWriter::EventWriter(std::string log_dir, EventWriterOptions options) : impl
 EventWriter::~EventWriter() { close(); }
 
 void EventWriter::add_scalar(std::string_view tag, float value, int64_t step, double wall_time) {
+  check_tag("EventWriter::add_scalar", tag);
   Impl::Item item;
   item.kind = Impl::Item::Kind::kScalar;
   item.value = value;
@@ -439,6 +505,9 @@ void EventWriter::add_scalar(std::string_view tag, float value, int64_t step, do
 }
 
 void EventWriter::add(std::string_view tag, int64_t step, SummaryPayload payload, double wall_time) {
+  // A raw event (graph_def, session log) has no tag of its own: "" is fine there.
+  if (!tag.empty() || !std::holds_alternative<RawEventData>(payload)) check_tag("EventWriter::add", tag);
+  check_payload("EventWriter::add", tag, payload);
   Impl::Item item;
   item.kind = Impl::Item::Kind::kPayload;
   item.step = step;
@@ -452,6 +521,8 @@ void EventWriter::add(std::string_view tag, int64_t step, SummaryPayload payload
 void EventWriter::add_deferred(std::string_view tag, int64_t step, std::unique_ptr<DeferredPayload> payload,
                                double wall_time) {
   if (!payload) throw std::invalid_argument("EventWriter::add_deferred: null payload for tag '" + std::string(tag) + "'");
+  check_tag("EventWriter::add_deferred", tag);
+  check_record_bytes("EventWriter::add_deferred", tag, payload->held_bytes());
   Impl::Item item;
   item.kind = Impl::Item::Kind::kDeferred;
   item.step = step;

@@ -9,13 +9,37 @@
 #include <set>
 #include <string>
 
+#include "trainscope/limits.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {
 namespace {
 
+// The layout is a proto of strings: TensorBoard refuses a run whose strings are not UTF-8.
+void require_utf8(std::string_view api, std::string_view what, std::string_view s) {
+  if (auto at = invalid_utf8_offset(s)) {
+    TORCH_CHECK_VALUE(false, api, ": ", what, " '", printable(s), "' is not valid UTF-8 (byte ", *at,
+                      "); TensorBoard refuses to load a run with such a string: convert it to UTF-8");
+  }
+}
+
 void check_layout(std::string_view api, const CustomScalarLayout& layout) {
   TORCH_CHECK_VALUE(!layout.categories.empty(), api, ": the layout has no categories");
+  for (const CustomCategory& category : layout.categories) {
+    require_utf8(api, "category title", category.title);
+    for (const CustomChart& chart : category.charts) {
+      require_utf8(api, "chart title", chart.title);
+      if (const auto* multi = std::get_if<MultilineChart>(&chart.content)) {
+        for (const auto& t : multi->tags) require_utf8(api, "tag regex", t);
+      } else {
+        for (const auto& series : std::get<MarginChart>(chart.content).series) {
+          require_utf8(api, "tag", series.value);
+          require_utf8(api, "tag", series.lower);
+          require_utf8(api, "tag", series.upper);
+        }
+      }
+    }
+  }
   std::set<std::string_view> categories;
   for (size_t c = 0; c < layout.categories.size(); ++c) {
     const CustomCategory& category = layout.categories[c];

@@ -27,6 +27,7 @@
 
 #include "tensor_payloads.h"
 #include "trainscope/encode.h"
+#include "trainscope/limits.h"
 #include "trainscope/summary_writer.h"
 #include "trainscope/wire/dashboards/projector.h"
 
@@ -260,6 +261,12 @@ class DeferredEmbedding final : public DeferredPayload {
 // ---- validation ----------------------------------------------------------------------------
 
 void check_cell(std::string_view tag, std::string_view cell, const char* what, size_t row, size_t col) {
+  if (auto at = invalid_utf8_offset(cell)) {
+    TORCH_CHECK_VALUE(false, kApi, ": tag '", printable(tag), "': ", what, " ", row,
+                      (col == SIZE_MAX ? std::string() : ", column " + std::to_string(col)),
+                      " is not valid UTF-8 (byte ", *at,
+                      "); TensorBoard's projector reads metadata.tsv as UTF-8: convert it");
+  }
   for (char c : cell) {
     TORCH_CHECK_VALUE(c != '\t' && c != '\n' && c != '\r', kApi, ": tag '", tag, "': ", what, " ", row,
                       (col == SIZE_MAX ? std::string() : ", column " + std::to_string(col)),
@@ -279,6 +286,11 @@ void check_common(std::string_view tag, const at::Tensor& mat) {
   TORCH_CHECK_VALUE(!tag.empty(), kApi, ": tag is empty");
   TORCH_CHECK_VALUE(tag != "." && tag != "..", kApi, ": tag '", tag, "' cannot name a directory of its own");
   TORCH_CHECK_VALUE(tag.find('\0') == std::string_view::npos, kApi, ": tag contains a NUL character");
+  try {
+    check_tag(kApi, tag);
+  } catch (const std::invalid_argument& e) {
+    TORCH_CHECK_VALUE(false, e.what());
+  }
   TORCH_CHECK_VALUE(mat.defined(), kApi, ": tag '", tag, "': mat is undefined");
   TORCH_CHECK_VALUE(mat.dim() == 2, kApi, ": tag '", tag, "': mat must be 2-D [N, D] (one row per point), got shape ",
                     mat.sizes());

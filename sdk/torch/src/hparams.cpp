@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "trainscope/limits.h"
 #include "trainscope/summary_writer.h"
 
 namespace trainscope {
@@ -86,9 +87,19 @@ std::string describe(const HParamValue& v) {
   return out.str();
 }
 
+// Names and strings go into proto string fields: TensorBoard refuses a run whose strings are
+// not UTF-8 (limits.h).
+void require_utf8(std::string_view api, std::string_view name, std::string_view what, std::string_view s) {
+  if (auto at = invalid_utf8_offset(s)) {
+    TORCH_CHECK_VALUE(false, api, ": hparam '", printable(name), "': ", what, " is not valid UTF-8 (byte ", *at,
+                      "); TensorBoard refuses to load a run with such a string: convert it to UTF-8");
+  }
+}
+
 void check_value(std::string_view api, const std::string& name, const HParamValue& v, std::string_view what) {
   TORCH_CHECK_VALUE(!v.is_none(), api, ": hparam '", name, "': ", what,
                     " has an unsupported type (none); expected a number, a bool or a string");
+  if (v.type() == HParamValue::Type::kString) require_utf8(api, name, what, v.string());
   if (v.type() == HParamValue::Type::kNumber)
     TORCH_CHECK_VALUE(std::isfinite(v.number()), api, ": hparam '", name, "': ", what, " is ", v.number(),
                       "; TensorBoard cannot show a non-finite hparam value");
@@ -98,6 +109,7 @@ void check_hparams(std::string_view api, const HParams& hparams, const HParamsOp
   TORCH_CHECK_VALUE(!hparams.empty(), api, ": hparams is empty; give at least one hyperparameter");
   for (const auto& [name, value] : hparams) {
     TORCH_CHECK_VALUE(!name.empty(), api, ": an hparam name is empty");
+    require_utf8(api, name, "the name", name);
     check_value(api, name, value, "the value");
   }
   for (const auto& [name, domain] : options.domain_discrete) {
@@ -145,6 +157,8 @@ void check_hparams(std::string_view api, const HParams& hparams, const HParamsOp
 void check_metric_tags(std::string_view api, const std::vector<std::string>& tags) {
   for (size_t i = 0; i < tags.size(); ++i) {
     TORCH_CHECK_VALUE(!tags[i].empty(), api, ": metric tag ", i, " is empty");
+    if (auto at = invalid_utf8_offset(tags[i]))
+      TORCH_CHECK_VALUE(false, api, ": metric tag '", printable(tags[i]), "' is not valid UTF-8 (byte ", *at, ")");
     for (size_t j = 0; j < i; ++j)
       TORCH_CHECK_VALUE(tags[j] != tags[i], api, ": metric tag '", tags[i], "' is listed twice");
   }
@@ -222,6 +236,14 @@ void SummaryWriter::add_hparams(const HParams& hparams, const std::map<std::stri
   for (const auto& [tag, value] : metrics) {
     TORCH_CHECK_VALUE(!tag.empty(), api, ": a metric name is empty");
     metric_tags.push_back(tag);
+  }
+  check_metric_tags(api, metric_tags);  // UTF-8 (and tag limits) before anything is written
+  for (const auto& tag : metric_tags) {
+    try {
+      check_tag(api, tag);
+    } catch (const std::invalid_argument& e) {
+      TORCH_CHECK_VALUE(false, e.what());
+    }
   }
   const int64_t step = options.step.value_or(0);
   const double now = EventWriter::now();

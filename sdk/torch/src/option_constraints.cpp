@@ -302,6 +302,9 @@ std::optional<OptionViolation> check_option(const OptionSpec& spec, const Option
   } else if (const auto* list = std::get_if<std::vector<std::string>>(&value)) {
     if (has(spec, ConstraintKind::kNotEmpty) && list->empty()) return violation(spec, "= []", false);
     for (size_t k = 0; k < list->size(); ++k) {
+      // .not_empty() on a list refuses an empty item too: "" names nothing in any list.
+      if (has(spec, ConstraintKind::kNotEmpty) && (*list)[k].empty())
+        return violation(spec, "item \"\"", false, static_cast<int64_t>(k));
       bool range = false;
       if (!item_problem(spec, (*list)[k], &range).empty()) {
         return violation(spec, "item " + quoted((*list)[k]), range, static_cast<int64_t>(k));

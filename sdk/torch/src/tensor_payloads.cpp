@@ -97,6 +97,11 @@ class DeferredHistogram final : public DeferredPayload {
   SummaryPayload resolve() override {
     const at::Tensor& t = snap_.wait();
     if (reduced_) return unpack_histogram(t, edges_, numel_, max_bins_);
+    if (at::isFloatingType(t.scalar_type()) && !at::isfinite(t).any().item<bool>()) {
+      HistogramData none;  // nothing finite: reported by the writer with the tag
+      none.nonfinite = t.numel();
+      return none;
+    }
     return histogram_on_host(t, bins_, max_bins_);
   }
   size_t held_bytes() const override { return snap_.nbytes() + edges_.size() * sizeof(double); }
@@ -304,7 +309,13 @@ HistogramData unpack_histogram(const at::Tensor& packed, const std::vector<doubl
   const size_t nbins = edges.size() - 1;
   std::vector<double> counts(d, d + nbins);
   const double num = d[nbins + 2];
-  if (num <= 0) throw std::invalid_argument("add_histogram: no finite values to bin");
+  if (num <= 0) {
+    // Nothing finite (read on the writer thread): the writer reports it with the tag and
+    // step, and writes nothing (event_writer.cpp).
+    HistogramData none;
+    none.nonfinite = numel;
+    return none;
+  }
   HistogramData h = finish_histogram(edges, counts, d[nbins], d[nbins + 1], num, d[nbins + 3], d[nbins + 4], max_bins);
   h.nonfinite = numel - static_cast<int64_t>(num);
   return h;
@@ -324,10 +335,14 @@ std::unique_ptr<DeferredPayload> deferred_histogram(const at::Tensor& values, co
   if (tf_bins && values.device().is_cpu() && values.numel() >= kBinAtCallNumel && values.is_contiguous()) {
     const at::Tensor v = values.detach();
     const auto n = static_cast<size_t>(v.numel());
-    if (v.scalar_type() == at::kFloat)
-      return std::make_unique<DeferredTfCounts>(count_tensorflow(v.data_ptr<float>(), n), max_bins);
-    if (v.scalar_type() == at::kDouble)
-      return std::make_unique<DeferredTfCounts>(count_tensorflow(v.data_ptr<double>(), n), max_bins);
+    auto counted = [&](TfCounts counts) -> std::unique_ptr<DeferredPayload> {
+      // Binned already: a tensor without one finite value is refused at the call.
+      if (counts.stats.num <= 0)
+        throw std::invalid_argument("all " + std::to_string(n) + " values are NaN or inf; nothing to bin");
+      return std::make_unique<DeferredTfCounts>(std::move(counts), max_bins);
+    };
+    if (v.scalar_type() == at::kFloat) return counted(count_tensorflow(v.data_ptr<float>(), n));
+    if (v.scalar_type() == at::kDouble) return counted(count_tensorflow(v.data_ptr<double>(), n));
   }
   if (values.device().is_cpu() || bins.kind == HistogramBins::Kind::kCount) {
     return std::make_unique<DeferredHistogram>(HostSnapshot::take(values), bins, max_bins, false, std::vector<double>{},
