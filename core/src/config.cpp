@@ -377,7 +377,7 @@ void read_model(Reader& r, const toml::table& t, ModelSection& m) {
         if (r.origins.count(&v) == 0) path = resolve_dir(path, r.source);
         m.options[key] = std::move(path);
       } else {
-        r.error(r.where(v), "model.torchscript: expected a string (the path of a .pt file), got " + type_name(v));
+        r.error(r.where(v), std::string("model.torchscript: expected a string (the path of a .pt file), got ") + type_name(v));
       }
       continue;
     }
