@@ -168,7 +168,7 @@ TEST(ConfigLimits, UnknownModelKeysAreRefusedListingTheModelsOwn) {
             "'hidden'?");
   // A key of another model is unknown to this one.
   EXPECT_EQ(only_problem("[model]\nwidth = 32\n"),
-            "cfg.toml:2:1: unknown key 'width' in [model]: model 'simple_cnn' takes conv1, conv2, fc1, fc2");
+            "cfg.toml:2:1: unknown key 'width' in [model]: model 'simple_cnn' takes conv1, conv2, fc1, fc2, dropout");
   EXPECT_EQ(only_problem("[model]\nname = \"resnet\"\nblocks = 2.5\n"),
             "cfg.toml:3:10: model.blocks: expected int, got float");
 }

@@ -206,7 +206,7 @@ TEST(SweepConfig, TheTableItselfIsChecked) {
 TEST(SweepConfig, ParametersMustSetARealKeyWithValuesOfItsType) {
   EXPECT_EQ(problem("[sweep]\n[sweep.params]\n\"trainer.lrr\" = { type = \"float\", low = 0.1, high = 0.2 }\n"),
             at(3, 1) +
-                "sweep.params.\"trainer.lrr\": value 0.10000000000000001 is refused: unknown key 'lrr' in "
+                "sweep.params.\"trainer.lrr\": value 0.1 is refused: unknown key 'lrr' in "
                 "[trainer]; did you mean 'lr'?");
   // A string choice for a float key.
   EXPECT_EQ(
@@ -270,7 +270,7 @@ TEST(SweepConfig, TrialOverridesAreTheParametersAsSetTakesThem) {
   const auto sets =
       trial_overrides(l.sweep.params, {{"trainer.optimizer", 1}, {"trainer.batch_size", 48}, {"trainer.lr", 0.5e-2}});
   EXPECT_EQ(sets, (std::vector<std::string>{"trainer.optimizer=\"adam\"", "trainer.batch_size=48",
-                                            "trainer.lr=0.0050000000000000001"}));
+                                            "trainer.lr=0.005"}));
   // And the configuration takes them.
   const RunConfig c = ConfigFile::from_text(kBase, "job.toml", sets).read(catalog());
   EXPECT_EQ(c.trainer.optimizer, "adam");
