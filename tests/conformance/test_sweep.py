@@ -252,7 +252,8 @@ def test_a_killed_worker_is_replaced(tmp_path):
 
 
 def test_tensorboard_lists_every_trial_with_params_metrics_and_state(tmp_path):
-    # Real training; model.hidden = 0 makes the model refuse to build: those trials FAIL.
+    # Real training; data.dataset = "fashion_mnist" with a data.path that does not exist passes
+    # validation (the data is read at run time) and fails to load: those trials FAIL.
     cfg = write_config(tmp_path, """[sweep]
 study = "tb"
 metric = "val/accuracy"
@@ -261,9 +262,9 @@ n_trials = 4
 sampler = "grid"
 [sweep.params]
 "trainer.optimizer" = { type = "categorical", choices = ["sgd", "adam"] }
-"model.hidden" = { type = "categorical", choices = [16, 0] }
+"data.dataset" = { type = "categorical", choices = ["synthetic", "fashion_mnist"] }
 """, epochs=2)
-    sweep(cfg, "-j", "2", timeout=120)
+    sweep(cfg, "-j", "2", "--set", 'data.path="no-such-data"', timeout=120)
     study_dir = tmp_path / "runs" / "tb"
     trials = {f"trial-{t.number}": t for t in load_study(tmp_path / "runs" / "tb.journal", "tb").trials}
     assert len(trials) == 4
@@ -278,9 +279,9 @@ sampler = "grid"
     experiment = get_experiment.Handler(loaded.ctx, context, tb_helpers.EXPERIMENT,
                                         api_pb2.GetExperimentRequest()).run()
     infos = {h.name: h for h in experiment.hparam_infos}
-    assert set(infos) == {"trainer.optimizer", "model.hidden", "trial", "trial_state"}
+    assert set(infos) == {"trainer.optimizer", "data.dataset", "trial", "trial_state"}
     assert [v.string_value for v in infos["trainer.optimizer"].domain_discrete.values] == ["sgd", "adam"]
-    assert [v.number_value for v in infos["model.hidden"].domain_discrete.values] == [16, 0]
+    assert [v.string_value for v in infos["data.dataset"].domain_discrete.values] == ["synthetic", "fashion_mnist"]
     assert {v.string_value for v in infos["trial_state"].domain_discrete.values} == {"COMPLETE", "PRUNED", "FAIL"}
     assert {m.name.tag for m in experiment.metric_infos} == {"sweep/val/accuracy", "sweep/epochs"}
 
@@ -297,7 +298,7 @@ sampler = "grid"
         t = trials[name]
         states.add(t.state)
         assert hparams["trainer.optimizer"] == t.params["trainer.optimizer"]
-        assert hparams["model.hidden"] == t.params["model.hidden"]
+        assert hparams["data.dataset"] == t.params["data.dataset"]
         assert hparams["trial"] == t.number
         assert hparams["trial_state"] == t.state.name
         assert status == ("STATUS_FAILURE" if t.state == TrialState.FAIL else "STATUS_SUCCESS")
@@ -306,7 +307,7 @@ sampler = "grid"
             assert metrics["sweep/val/accuracy"] == pytest.approx(t.value, abs=1e-6)
             assert t.value == t.intermediate_values[max(t.intermediate_values)], "the value is the last validation's"
         else:
-            assert "fail_reason" in t.user_attrs and "hidden" in t.user_attrs["fail_reason"]
+            assert "fail_reason" in t.user_attrs and "Fashion-MNIST not found" in t.user_attrs["fail_reason"]
     assert states == {TrialState.COMPLETE, TrialState.FAIL}
 
 
