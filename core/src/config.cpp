@@ -905,7 +905,10 @@ std::vector<std::string> validate(const RunConfig& config) {
   if (const std::vector<OptionSpec>* specs = model_options(config.model.name)) {
     std::vector<std::string> names;
     for (const auto& spec : *specs) names.push_back(spec.name);
-    for (const auto& [key, value] : config.model.options) {
+    for (const auto& entry : config.model.options) {
+      // (no structured binding: clang 14, which builds the fuzz targets, cannot capture one)
+      const std::string& key = entry.first;
+      const OptionValue& value = entry.second;
       if (key == "torchscript") continue;  // any model (make_model checks it comes alone)
       auto spec = std::find_if(specs->begin(), specs->end(), [&](const OptionSpec& o) { return o.name == key; });
       if (spec == specs->end()) {
