@@ -12,8 +12,25 @@ class Scanner {
   TomlGuardProblem run() {
     while (i_ < t_.size()) {
       const unsigned char c = byte();
+      // A quote opens a string only where TOML lets one start (a key at the start of a line or
+      // after '.', '[' or '{'; a value after '=', '[' or ','): TOML++ reads a quote elsewhere
+      // (`2.5"x"`) as the rest of a bad value and tests its characters for whitespace, so
+      // there a non-ASCII character between quotes is refused like any outside a string.
+      const bool string_may_start = last_ == '\n' || last_ == '=' || last_ == '[' || last_ == ',' ||
+                                    last_ == '{' || last_ == '.';
+      if (c == ' ' || c == '\t' || c == '\r') {
+        advance(1);
+        continue;
+      }
+      if ((c == '"' || c == '\'') && !string_may_start) {
+        last_ = c;
+        advance(1);
+        continue;
+      }
+      last_ = (c == '"' || c == '\'') ? '"' : c;
       if (c == '#') {
         skip_comment();
+        last_ = '\n';
       } else if (c == '"') {
         if (starts("\"\"\"")) {
           advance(3);
@@ -126,6 +143,7 @@ class Scanner {
 
   std::string_view t_;
   size_t i_ = 0, line_ = 1, column_ = 1;
+  unsigned char last_ = '\n';  // the last character outside strings and comments, blanks aside
   TomlGuardProblem problem_;
 };
 

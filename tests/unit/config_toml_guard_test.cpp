@@ -29,6 +29,16 @@ TEST(ConfigTomlGuard, NonAsciiOutsideStringsIsALocatedSyntaxError) {
   EXPECT_EQ(only_problem("[run]\nname = \"\xc3\xa9\" \xcc\xaa\n").rfind("job.toml:2:12: TOML syntax error", 0), 0u);
 }
 
+TEST(ConfigTomlGuard, QuotesWhereNoStringCanStartDoNotHideNonAscii) {
+  // fuzz_config's second find: TOML++ reads `2.5"Y...` as one bad value and tests each of its
+  // characters, the U+00A7 between the quotes included, for whitespace.
+  EXPECT_EQ(only_problem("a = {b = [1, 2.5\"Y\xc2\xa7b\"\", \"x\"]}\n").rfind("job.toml:1:19: TOML syntax error", 0), 0u);
+  // A string may start after '=', '[', ',', '{', '.' or at the start of a line (blanks aside).
+  const RunConfig c = parse_config("[hparams]\n\"k\xc3\xa9\" =   \"\xd0\xbf\"\n", "job.toml",
+                                   PluginCatalog{}, {});
+  EXPECT_EQ(std::get<std::string>(c.hparams.at("k\xc3\xa9")), "\xd0\xbf");
+}
+
 TEST(ConfigTomlGuard, NonAsciiAfterALineEndingBackslashIsRefusedWithTheFix) {
   // marzer/tomlplusplus#190: valid TOML that this TOML++ cannot parse.
   const std::string msg = only_problem("[run]\nname = \"\"\"\\\n  \xc2\xa7\"\"\"\n");
