@@ -574,6 +574,29 @@ void read_plugins(Reader& r, const toml::node& node, const PluginCatalog& catalo
 }
 
 // Applies "--set key=value" overrides to the parsed tree.
+// TOML++ 3.3 may test a non-ASCII character for whitespace where it expects no string, which
+// is undefined behaviour (toml_guard.h). toml_guard's lexer refuses such characters outside
+// strings, but a text that is not valid TOML can have quotes that TOML++ does not take for a
+// string (`v = 0.e="\u00e9"`, found by fuzz_config). So a text with non-ASCII bytes is first
+// parsed with each of them replaced by an ASCII letter, and shown to TOML++ as it is only when
+// that copy is valid TOML: its strings are then where the lexer saw them. Returns the copy's
+// parse error, if any (same lines; columns count bytes).
+std::optional<toml::parse_error> ascii_copy_error(std::string_view text, std::string_view source) {
+  if (std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+    return std::nullopt;
+  }
+  std::string ascii(text);
+  for (char& c : ascii) {
+    if (static_cast<unsigned char>(c) >= 0x80) c = 'a';
+  }
+  try {
+    (void)toml::parse(std::string_view(ascii), source);
+  } catch (const toml::parse_error& e) {
+    return e;
+  }
+  return std::nullopt;
+}
+
 void apply_overrides(Reader& r, toml::table& root, const std::vector<std::string>& overrides) {
   for (const auto& o : overrides) {
     const std::string origin = "--set " + o;
@@ -599,7 +622,7 @@ void apply_overrides(Reader& r, toml::table& root, const std::vector<std::string
     const std::string doc = "v = " + o.substr(eq + 1);
     toml::table holder;
     bool parsed = false;
-    if (detail::toml_guard(doc).message.empty()) {
+    if (detail::toml_guard(doc).message.empty() && !ascii_copy_error(doc, "--set")) {
       try {
         holder = toml::parse(std::string_view(doc), std::string_view("--set"));
         parsed = true;
@@ -674,6 +697,10 @@ std::optional<toml::table> parse_toml(Reader& r, std::string_view text) {
   if (const auto guard = detail::toml_guard(text); !guard.message.empty()) {
     r.error(r.source + ":" + std::to_string(guard.line) + ":" + std::to_string(guard.column),
             "TOML syntax error: " + guard.message);
+    return std::nullopt;
+  }
+  if (auto e = ascii_copy_error(text, r.source)) {
+    r.error(r.at(e->source()), "TOML syntax error: " + std::string(e->description()));
     return std::nullopt;
   }
   try {

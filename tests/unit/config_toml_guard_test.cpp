@@ -32,7 +32,11 @@ TEST(ConfigTomlGuard, NonAsciiOutsideStringsIsALocatedSyntaxError) {
 TEST(ConfigTomlGuard, QuotesWhereNoStringCanStartDoNotHideNonAscii) {
   // fuzz_config's second find: TOML++ reads `2.5"Y...` as one bad value and tests each of its
   // characters, the U+00A7 between the quotes included, for whitespace.
-  EXPECT_EQ(only_problem("a = {b = [1, 2.5\"Y\xc2\xa7b\"\", \"x\"]}\n").rfind("job.toml:1:19: TOML syntax error", 0), 0u);
+  EXPECT_EQ(only_problem("a = {b = [1, 2.5\"Y\xc2\xa7" "b\"\", \"x\"]}\n").rfind("job.toml:1:19: TOML syntax error", 0), 0u);
+  // fuzz_config's third find: in `0.e="...` the quote comes after an '=' that TOML++ reads as
+  // part of a bad value, not as a string's start.
+  EXPECT_EQ(only_problem("v = 0.e=\"r\xd0\xbf" "1\"\n").rfind("job.toml:1:", 0), 0u);
+  EXPECT_NE(only_problem("", {"trainer.lr=0.e=\"r.lr=\xd0\xbf" "1= 1\n"}).find("trainer.lr"), std::string::npos);
   // A string may start after '=', '[', ',', '{', '.' or at the start of a line (blanks aside).
   const RunConfig c = parse_config("[hparams]\n\"k\xc3\xa9\" =   \"\xd0\xbf\"\n", "job.toml",
                                    PluginCatalog{}, {});
