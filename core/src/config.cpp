@@ -11,6 +11,8 @@
 #include <sys/vfs.h>
 #include <toml++/toml.h>
 
+#include "toml_text.h"  // after toml++
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -72,41 +74,14 @@ std::string nearest(std::string_view word, const std::vector<std::string>& candi
 
 namespace {
 
-std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
-  return out;
-}
+using detail::join;
 
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
   const std::string n = nearest(word, candidates);
   return n.empty() ? std::string() : "; did you mean '" + n + "'?";
 }
 
-const char* type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string:
-      return "string";
-    case toml::node_type::integer:
-      return "int";
-    case toml::node_type::floating_point:
-      return "float";
-    case toml::node_type::boolean:
-      return "bool";
-    case toml::node_type::array:
-      return "array";
-    case toml::node_type::table:
-      return "table";
-    case toml::node_type::date:
-      return "date";
-    case toml::node_type::time:
-      return "time";
-    case toml::node_type::date_time:
-      return "date-time";
-    default:
-      return "nothing";
-  }
-}
+const char* type_name(const toml::node& n) { return detail::toml_type_name(n); }
 
 std::string format_double(double v) {
   std::ostringstream s;

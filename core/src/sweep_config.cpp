@@ -6,6 +6,8 @@
 #define TOML_ENABLE_FORMATTERS 0  // we only parse
 #include <toml++/toml.h>
 
+#include "toml_text.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -16,30 +18,9 @@ namespace trainscope {
 
 namespace {
 
-const char* node_type(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string:
-      return "string";
-    case toml::node_type::integer:
-      return "int";
-    case toml::node_type::floating_point:
-      return "float";
-    case toml::node_type::boolean:
-      return "bool";
-    case toml::node_type::array:
-      return "array";
-    case toml::node_type::table:
-      return "table";
-    default:
-      return "date/time";
-  }
-}
+const char* node_type(const toml::node& n) { return detail::toml_type_name(n); }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
+using detail::join;
 
 std::string hint(std::string_view word, const std::vector<std::string>& candidates) {
   if (candidates.empty()) return std::string();
