@@ -18,6 +18,7 @@ APT_PACKAGES=(
 # Versions pinned by the project; the venv is the only Python the build and tests use.
 PY_PACKAGES=(torch==2.11.0 tensorboard==2.21.0 numpy pytest
   optuna==5.0.0 optuna-dashboard==0.21.0 torchvision==0.26.0
+  torch-tb-profiler==0.4.3 HolisticTraceAnalysis==0.5.0
   redis==8.2.0)  # redis: Python Optuna's JournalRedisBackend (sweep conformance tests)
 
 log() { printf '[setup] %s\n' "$*"; }
