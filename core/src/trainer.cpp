@@ -22,6 +22,7 @@
 #include <stdexcept>
 
 #include "amp.h"
+#include "step_ranges.h"
 #include "trainscope/checkpoint.h"
 #include "trainscope/distributed.h"
 #include "trainscope/hook_bus.h"
@@ -385,9 +386,12 @@ void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_
   const bool timed = bus != nullptr && bus->size() > 0;
   const int64_t batches = train_batches();
   torch::optim::Optimizer& optim = *optimizer;
+  const detail::OptimizerRanges optim_ranges(optim);  // profiler ranges: step_ranges.h
   completed = false;
   for (int64_t b = 0; b < batches; ++b) {
+    detail::StepRange data_range(detail::kDataLoaderRange);
     Batch batch = train_batch(b);
+    data_range.end();
     ctx.batch_index_ = b;
     ctx.inputs_ = batch.inputs;
     ctx.targets_ = batch.targets;
@@ -397,13 +401,18 @@ void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_
     if (!taps.empty() || !taps.values().empty()) taps.clear();  // requests live for one step
     emit(Hook::kTrainBatchBegin);
 
-    optim.zero_grad();
+    {
+      detail::StepRange zero_grad_range(optim_ranges.zero_grad);
+      optim.zero_grad();
+    }
     at::Tensor outputs, loss;
+    detail::StepRange forward_range(detail::kForwardRange);
     {
       detail::AutocastScope amp(device.type(), autocast_dtype, autocast);
       outputs = forward_train(batch.inputs);
       loss = loss_fn(outputs, batch.targets);
     }
+    forward_range.end();
     ctx.outputs_ = outputs;
     ctx.loss_ = loss;
     at::Tensor shown = loss;  // what hooks, the console and the epoch's loss see
@@ -415,6 +424,7 @@ void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_
     }
     emit(Hook::kAfterForward);
 
+    detail::StepRange backward_range(detail::kBackwardRange);
     (scaler.enabled() ? scaler.scale(loss) : loss).backward();
     if (dist()) {
       // As DDP: averaged gradients before anyone looks at them (scaled ones under fp16, so
@@ -427,12 +437,14 @@ void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_
       comm->allreduce_mean(grads);
     }
     if (scaler.enabled()) scaler.unscale(params);
+    backward_range.end();
     emit(Hook::kAfterBackward);
     if (cfg.clip_grad_norm > 0) clip_grad_norm(params, cfg.clip_grad_norm);
     emit(Hook::kBeforeOptimizerStep);
 
     bool stepped = false;
     if (!skip_step && (!scaler.enabled() || scaler.step_ok())) {
+      detail::StepRange step_range(optim_ranges.step);
       optim.step();
       stepped = true;
     }
