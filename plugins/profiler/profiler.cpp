@@ -6,6 +6,7 @@
 #include <c10/core/Event.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
+#include <torch/csrc/profiler/kineto_shim.h>
 #include <torch/cuda.h>
 #include <trainscope/plugin.h>
 #include <trainscope/summary_writer.h>
@@ -218,6 +219,9 @@ class Profiler final : public trainscope::Plugin {
       }
     }
     device_ = ctx.device();
+    rank_ = ctx.rank();
+    world_size_ = ctx.world_size();
+    scheduled_step_ = begun_step_ = -1;
     activities_ = {torch::profiler::impl::ActivityType::CPU};
     if (device_.is_cuda()) activities_.insert(torch::profiler::impl::ActivityType::CUDA);
     last_end_.reset();
@@ -232,7 +236,8 @@ class Profiler final : public trainscope::Plugin {
     std::optional<double> data;
     if (last_end_ && last_end_->step + 1 == s && last_end_->epoch == ctx.epoch()) data = ms(arrived - last_end_->at);
     poll_device();
-    if (trace_) advance_schedule(s);
+    begun_step_ = s;
+    if (trace_ && scheduled_step_ != s) advance_schedule(s);  // else done at the last batch's end
     timed_ = timing_every_ > 0 && s % timing_every_ == 0;
     if (!timed_) return;
     cur_ = Current{};
@@ -256,7 +261,19 @@ class Profiler final : public trainscope::Plugin {
     }
     if (step_range_) step_range_.reset();  // ends ProfilerStep#N
     if (state_ == State::kRecording && action_ == Action::kRecordAndSave) finish_cycle(ctx, /*complete=*/true);
+    // As torch.profiler's step() at the end of an iteration: the next step starts now, so that
+    // its ProfilerStep range holds the loading of its batch (the trainer's DataLoader range).
+    // Not across an epoch's end (validation and the epoch's hooks would count as its time).
+    if (trace_ && ctx.batch_index() + 1 < ctx.batches_per_epoch() && !ctx.stop_requested()) {
+      advance_schedule(ctx.step() + 1);
+    }
     last_end_ = LastEnd{ctx.step(), ctx.epoch(), Clock::now()};
+  }
+
+  // A step opened at the last batch's end whose batch never came (max_steps, a stop request
+  // after this plugin's hook): end its range here rather than at the fit's end.
+  void on_epoch_end(trainscope::HookContext&) override {
+    if (step_range_ && scheduled_step_ != begun_step_) step_range_.reset();
   }
 
   void on_fit_end(trainscope::HookContext& ctx) override {
@@ -295,6 +312,7 @@ class Profiler final : public trainscope::Plugin {
     // steps an uninterrupted run profiles, and writes no second table for the steps before
     // its checkpoint (docs/reliability.md).
     action_ = schedule_.at(s - 1);
+    scheduled_step_ = s;
     try {
       if (action_ == Action::kWarmup && state_ == State::kIdle) {
         join_saver();  // one cycle's trace at a time
@@ -310,6 +328,10 @@ class Profiler final : public trainscope::Plugin {
         kp::enableProfiler(config(), activities_);
         state_ = State::kRecording;
         cycle_first_step_ = s;
+        // The key torch.profiler writes for torch.distributed runs; Holistic Trace Analysis
+        // reads each trace's rank from it (and assumes rank 0, with a warning, without it).
+        kp::addMetadataJson("distributedInfo", "{\"rank\": " + std::to_string(rank_) +
+                                                   ", \"world_size\": " + std::to_string(world_size_) + "}");
       }
     } catch (const std::exception& e) {
       // Another profiler on this thread, or a libtorch without Kineto: keep the timings.
@@ -467,6 +489,9 @@ class Profiler final : public trainscope::Plugin {
   State state_ = State::kIdle;
   Action action_ = Action::kNone;
   int64_t cycle_first_step_ = 0;
+  int64_t scheduled_step_ = -1;  // the step whose schedule action has been taken
+  int64_t begun_step_ = -1;      // the step whose train_batch_begin ran last
+  int rank_ = 0, world_size_ = 1;
   std::string step_name_;
   std::optional<at::RecordFunction> step_range_;
   std::thread saver_;
