@@ -146,3 +146,53 @@ def test_phase_timings(profiled):
     for s in range(1, 9):
         inner = by["forward"][s] + by["backward"][s] + by["optimizer"][s]
         assert inner <= by["step"][s] * (1 + 1e-6), (s, inner, by["step"][s])
+
+
+# ---- The trainer's phase ranges inside the ProfilerStep ranges ----------------------------
+
+PHASES = (
+    "enumerate(DataLoader)#BatchLoader.__next__",
+    "Optimizer.zero_grad#SGD.zero_grad",
+    "trainscope::forward",
+    "trainscope::backward",
+    "Optimizer.step#SGD.step",
+)
+
+
+def within(e: dict, outer: dict) -> bool:
+    return float(outer["ts"]) <= float(e["ts"]) and float(e["ts"]) + float(e["dur"]) <= float(outer["ts"]) + float(
+        outer["dur"]
+    )
+
+
+def test_steps_hold_the_phase_ranges_in_order(profiled):
+    _, _, trace, _ = profiled
+    assert trace["distributedInfo"] == {"rank": 0, "world_size": 1}
+    events = complete_events(trace)
+    for step in (e for e in events if e["name"].startswith("ProfilerStep#")):
+        phases = [e for e in events if e["name"] in PHASES and within(e, step)]
+        # One of each, in the loop's order (steps 3 and 4 are batches 2 and 3 of the first
+        # epoch: the range opened at the previous batch's end holds the loading).
+        assert [e["name"] for e in sorted(phases, key=lambda e: float(e["ts"]))] == list(PHASES), step["name"]
+        # Operator ranges, not user annotations (torch-tb-profiler 0.4.3 drops those).
+        assert all(e["cat"] == "cpu_op" and float(e["dur"]) > 0 for e in phases), phases
+
+
+def test_first_batch_of_an_epoch_loads_before_its_step(tmp_path):
+    # skip_first 2, wait 0, warmup 1, active 3: steps 4, 5, 6 recorded; 5 is epoch 1's first batch.
+    cfg = tmp_path / "prof.toml"
+    text = CONFIG.format(log_dir=tmp_path / "runs").replace("wait = 1\n", "skip_first = 2\nwait = 0\n")
+    cfg.write_text(text.replace("active = 2\n", "active = 3\n"))
+    proc = subprocess.run([str(cli()), "run", str(cfg)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (path,) = (tmp_path / "runs" / "prof" / "plugins" / "profile").glob("*.pt.trace.json")
+    events = complete_events(json.loads(path.read_text()))
+    steps = {int(e["name"].split("#")[1]): e for e in events if e["name"].startswith("ProfilerStep#")}
+    assert sorted(steps) == [4, 5, 6]
+    loads = sorted((e for e in events if e["name"] == PHASES[0]), key=lambda e: float(e["ts"]))
+    assert [any(within(d, steps[s]) for d in loads) for s in (4, 5, 6)] == [True, False, True]
+    # Epoch 1's first load ran after step 4 and before step 5 began (validation between).
+    first = [d for d in loads if float(steps[4]["ts"]) + float(steps[4]["dur"]) <= float(d["ts"])][0]
+    assert float(first["ts"]) + float(first["dur"]) <= float(steps[5]["ts"])
+    for s in (4, 5, 6):  # the other phases lie in every step
+        assert {e["name"] for e in events if e["name"] in PHASES[1:] and within(e, steps[s])} == set(PHASES[1:]), s
