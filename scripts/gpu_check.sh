@@ -15,7 +15,8 @@
 #   main_job      examples/fashion_mnist_cnn, every plugin, one epoch; TensorBoard's loader judges
 #                 the logs against examples/fashion_mnist_cnn/expected_tags.txt, images decode, the
 #                 graph parses, the projector lists the embedding, the profiler trace holds GPU
-#                 kernels and torch-tb-profiler shows GPU time in its overview
+#                 kernels and torch-tb-profiler shows GPU time in its overview; HTA's temporal
+#                 breakdown, when HolisticTraceAnalysis (with plotly, pydot) is importable there
 #   conformance   tests/conformance/test_plugins_all.py's run (every plugin's conformance.toml) on
 #                 the device, judged by every plugin's expected_tags.txt
 #   dcgan, hparam_search, word_embeddings, custom_plugin   each example, one short epoch, judged
@@ -250,7 +251,7 @@ step_main_job() {
     --set "run.device=\"$DEVICE\"" --set "run.log_dir=\"$logs\"" --set "data.path=\"$DATA\"" "${MAIN_SIZE[@]}" || return 1
   no_disabled_plugin main_job
   grep -E '^epoch [0-9]+/[0-9]+ ([0-9]+)/\1 ' "$WORK/main_job.out" | tail -1 | sed 's/^/main job, last epoch'"'"'s training: /'
-  judge "$logs" --run fashion_mnist_cnn --expect-file examples/fashion_mnist_cnn/expected_tags.txt --projector --tb-profiler
+  judge "$logs" --run fashion_mnist_cnn --expect-file examples/fashion_mnist_cnn/expected_tags.txt --projector --tb-profiler --hta
 }
 
 step_conformance() {

@@ -5,7 +5,7 @@ writes (and on the CPU in its --dry-run).
 
   check_logdir.py check LOGDIR [--run NAME]... [--plugins all|a,b,...] [--expect-file FILE]...
                   [--expect 'KIND PATTERN']... [--projector] [--hparams-sessions N]
-                  [--kernels required|skip] [--tb-profiler]
+                  [--kernels required|skip] [--tb-profiler] [--hta]
   check_logdir.py conformance-config --log-dir DIR --device cpu|cuda [--run NAME] > all.toml
 
 `check` prints one line per check, `PASS|FAIL|SKIPPED <check>: <detail>`, and exits 1 when a
@@ -26,6 +26,9 @@ Expectation lines (`<kind> <pattern>`, the format of plugins/*/expected_tags.txt
 --tb-profiler: PyTorch's profiler plugin for TensorBoard (torch-tb-profiler, if importable)
     loads the traces and serves the Overview, Operator and Trace views; with --kernels
     required its overview must report GPU kernel time.
+--hta: Holistic Trace Analysis (HolisticTraceAnalysis, if importable) loads each trace folder
+    by rank and finds its iterations; with --kernels required its temporal breakdown must
+    report GPU compute time (HTA's breakdowns are of GPU kernels: none on a CPU run).
 
 `conformance-config` prints test_plugins_all's configuration (every plugin folder's
 conformance.toml) for another device and log dir: the CPU conformance run, on CUDA.
@@ -226,6 +229,43 @@ def check_tb_profiler(rep: Report, logdir: Path, runs: list[str], kernels: str, 
             rep.line("SKIPPED", f"{run}: torch-tb-profiler overview shows GPU time", f"a CPU run ({detail})")
 
 
+def check_hta(rep: Report, logdir: Path, runs: list[str], kernels: str) -> None:
+    try:
+        from hta.trace_analysis import TraceAnalysis
+    except ImportError as e:
+        rep.line("SKIPPED", "HTA loads the traces", f"not importable ({e}); pip install HolisticTraceAnalysis")
+        return
+    folders = sorted({t.parent for r in runs for t in trace_files(logdir / r if r != "." else logdir)})
+    if not folders:
+        rep.check(False, "HTA loads the traces", "no run of this log dir has a trace")
+        return
+    for folder in folders:
+        name = str(folder.relative_to(logdir))
+        files = sorted(folder.glob("*.pt.trace.json"))
+        try:
+            analysis = TraceAnalysis(trace_dir=str(folder))
+            steps = [int(s) for s in analysis.get_profiler_steps()]
+        except Exception as e:  # noqa: BLE001 - any failure of the third-party loader is the finding
+            rep.check(False, f"{name}: HTA loads the traces", repr(e)[:400])
+            continue
+        # One file per rank: a folder of several cycles' traces (repeat > 1) keeps one of them.
+        kept = analysis.t.trace_files.get(0)
+        rep.check(kept is not None and bool(steps), f"{name}: HTA loads the traces",
+                  f"ranks {sorted(analysis.t.trace_files)}, {len(files)} file(s), iterations {steps}")
+        if kernels != "required":
+            rep.line("SKIPPED", f"{name}: HTA temporal breakdown", "a CPU run (HTA breaks down GPU kernel time)")
+            continue
+        try:
+            t = analysis.get_temporal_breakdown(visualize=False)
+            row = t[t["rank"] == 0].iloc[0]
+            ok = row["kernel_time(us)"] > 0 and row["compute_time(us)"] > 0
+            detail = ", ".join(f"{k} {row[k]:g}" for k in ("idle_time_pctg", "compute_time_pctg",
+                                                          "non_compute_time_pctg"))
+        except Exception as e:  # noqa: BLE001
+            ok, detail = False, repr(e)[:400]
+        rep.check(ok, f"{name}: HTA temporal breakdown", detail)
+
+
 def cmd_check(args) -> int:
     rep = Report()
     logdir = Path(args.logdir).resolve()
@@ -277,6 +317,8 @@ def cmd_check(args) -> int:
         check_hparams_sessions(rep, logdir, args.hparams_sessions)
     if args.tb_profiler:
         check_tb_profiler(rep, logdir, runs, args.kernels)
+    if args.hta:
+        check_hta(rep, logdir, runs, args.kernels)
     print(f"check_logdir: {logdir}: {'FAILED' if rep.failed else 'ok'}" + (f" ({rep.failed} failed)" if rep.failed else ""))
     return 1 if rep.failed else 0
 
@@ -303,6 +345,7 @@ def main() -> int:
     c.add_argument("--hparams-sessions", type=int, help="the HParams dashboard must list N successful sessions")
     c.add_argument("--kernels", choices=("required", "skip"), default="skip", help="GPU kernels in the traces")
     c.add_argument("--tb-profiler", action="store_true", help="load the traces with torch-tb-profiler")
+    c.add_argument("--hta", action="store_true", help="load the traces with Holistic Trace Analysis")
     c.set_defaults(func=cmd_check)
     g = sub.add_parser("conformance-config", help="print test_plugins_all's configuration for a device")
     g.add_argument("--log-dir", required=True)

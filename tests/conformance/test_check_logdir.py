@@ -1,7 +1,8 @@
 """check_logdir.py, the GPU check's judge (scripts/gpu_check.sh), can fail: a log dir written by the
 C++ write_summaries tool passes with the tags it holds and fails, naming the tag, with one it
 lacks; a corrupt event file fails the loader check; a profiler trace without GPU kernels fails
-`--kernels required`; `conformance-config` is test_plugins_all's run with only the device and the
+`--kernels required`; HTA (--hta) loads a trace folder and, on CUDA, breaks down its GPU time;
+`conformance-config` is test_plugins_all's run with only the device and the
 names changed.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+import check_logdir
 import tb_helpers
 import test_plugins_all
 
@@ -80,6 +82,45 @@ def test_gpu_kernels_are_required_of_a_cuda_trace(manifest, tmp_path):
 
     trace.write_text('{"traceEvents": [')  # cut short
     assert "FAIL run: trace host_1.1.pt.trace.json parses" in check("check", logdir, "--run", "run").stdout
+
+
+def test_hta_loads_the_traces_and_breaks_down_gpu_time(manifest, tmp_path, capsys):
+    logdir = tmp_path / "logs"
+    write(manifest, logdir / "run")
+    profile = logdir / "run" / "plugins" / "profile"
+    profile.mkdir(parents=True)
+    events = []
+    for i, step in enumerate((3, 4)):  # two steps, each one aten::mm (on CUDA: a launch and its kernel)
+        t = 100 * i
+        events += [{"ph": "X", "cat": "user_annotation", "name": f"ProfilerStep#{step}", "ts": t, "dur": 100,
+                    "pid": 1, "tid": 1},
+                   {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": t + 1, "dur": 40, "pid": 1, "tid": 1,
+                    "args": {"External id": step}}]
+    trace = profile / "host_1.1.pt.trace.json"
+    trace.write_text(json.dumps({"distributedInfo": {"rank": 0, "world_size": 1}, "traceEvents": events}))
+    # In this process (HTA's import is the slow part): check_logdir's function for --hta.
+    rep = check_logdir.Report()
+    check_logdir.check_hta(rep, logdir.resolve(), ["run"], kernels="skip")
+    out = capsys.readouterr().out
+    assert rep.failed == 0, out
+    # HTA leaves the last ProfilerStep out of its iterations.
+    assert "PASS run/plugins/profile: HTA loads the traces: ranks [0], 1 file(s), iterations [3]" in out
+    assert "SKIPPED run/plugins/profile: HTA temporal breakdown: a CPU run" in out
+
+    for i, step in enumerate((3, 4)):
+        t, ids = 100 * i, {"External id": step, "correlation": 10 + step}
+        events += [{"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": t + 5, "dur": 10, "pid": 1,
+                    "tid": 1, "args": ids},
+                   {"ph": "X", "cat": "kernel", "name": "sm90_sgemm", "ts": t + 20, "dur": 30, "pid": 0, "tid": 7,
+                    "args": {**ids, "stream": 7, "device": 0}}]
+    trace.write_text(json.dumps({"distributedInfo": {"rank": 0, "world_size": 1}, "traceEvents": events}))
+    rep = check_logdir.Report()
+    check_logdir.check_hta(rep, logdir.resolve(), ["run"], kernels="required")
+    out = capsys.readouterr().out
+    assert rep.failed == 0, out
+    # Step 3's kernel: 30 us of computation, no idle time between kernels.
+    assert ("PASS run/plugins/profile: HTA temporal breakdown: idle_time_pctg 0, compute_time_pctg 100, "
+            "non_compute_time_pctg 0") in out
 
 
 def test_conformance_config_is_the_plugins_all_run_on_another_device(tmp_path):
