@@ -92,9 +92,8 @@ class Decoder {
     // in the chunk that runs past the end) or is too small to be right (some streaming writers
     // leave it 0).
     size_t end = size_;
-    if (const uint64_t riff_end = 8 + static_cast<uint64_t>(u32(p_ + 4)); riff_end >= 12 && riff_end < size_) {
-      end = static_cast<size_t>(riff_end);
-    }
+    const uint64_t riff_end = 8 + static_cast<uint64_t>(u32(p_ + 4));
+    if (riff_end >= 12 && riff_end < size_) end = static_cast<size_t>(riff_end);
 
     std::optional<Format> fmt;
     std::optional<std::pair<size_t, size_t>> data;  // offset, bytes
@@ -128,6 +127,10 @@ class Decoder {
              std::to_string(bytes) + " bytes but only " + std::to_string(available) + " follow it");
       }
       pos = body + bytes + (bytes & 1u);  // chunks are padded to an even size
+    }
+    if ((!fmt || !data) && riff_end > size_) {
+      fail("truncated: the RIFF header declares " + std::to_string(riff_end) + " bytes but the file has " +
+           std::to_string(size_));
     }
     if (!fmt) fail("no fmt chunk: the file does not say how its samples are encoded");
     if (!data) fail("no data chunk: the file holds no samples");
