@@ -127,7 +127,11 @@ int main(int argc, char** argv) {
     std::string wav_path = c.target;
     if (wav_path.empty()) {
       const std::vector<double> chord = make_chord(c);
-      if (chord.empty()) throw std::runtime_error("audio.seconds gives no sample at audio.sample_rate");
+      if (chord.empty()) {
+        throw std::runtime_error(cli.text("config") +
+                                 ": audio.seconds: the chord needs a length of at least one sample (0 means the "
+                                 "whole file only for a target)");
+      }
       wav_path = (run_dir / "reference.wav").string();
       write_file(wav_path, trainscope::encode_wav({static_cast<float>(c.sample_rate), chord, false}));
     }
