@@ -903,7 +903,7 @@ std::vector<std::string> validate(const RunConfig& config) {
                                      std::to_string(known_size));
   }
 
-  c.one_of("model.name", config.model.name, {"simple_cnn", "mlp", "resnet"}, "model");
+  c.one_of("model.name", config.model.name, {"simple_cnn", "mlp", "resnet", "transformer_encoder"}, "model");
   if (const std::vector<OptionSpec>* specs = model_options(config.model.name)) {
     std::vector<std::string> names;
     for (const auto& spec : *specs) names.push_back(spec.name);
@@ -927,6 +927,9 @@ std::vector<std::string> validate(const RunConfig& config) {
       } else if (auto bad = check_option(*spec, v)) {
         c.problems.push_back(c.where("model." + key) + ": model." + key + " " + bad->message);
       }
+    }
+    if (auto bad = check_model_option_pairs(config.model.name, config.model.options)) {
+      c.fail("model." + bad->key, bad->message);
     }
   }
 

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <variant>
 
 namespace trainscope {
 
@@ -21,9 +22,38 @@ const std::vector<OptionSpec>* model_options(std::string_view model) {
       {"resnet",
        {option<int64_t>("width", 16, "channels of the first stage (then 2x, 4x)").range(1, 1024),
         option<int64_t>("blocks", 1, "basic blocks per stage").range(1, 64)}},
+      {"transformer_encoder",
+       {option<int64_t>("d_model", 64, "width of the token embeddings (a multiple of nhead)").range(1, 4096),
+        option<int64_t>("nhead", 4, "attention heads per layer").range(1, 256),
+        option<int64_t>("num_layers", 2, "encoder layers").range(1, 64),
+        option<int64_t>("dim_feedforward", 128, "hidden units of each layer's feed-forward block").range(1, 65536),
+        option<double>("dropout", 0.0, "dropout on attention weights and sublayer outputs (training only)")
+            .min(0)
+            .less_than(1)}},
   };
   auto it = schemas.find(model);
   return it == schemas.end() ? nullptr : &it->second;
+}
+
+std::optional<ModelOptionProblem> check_model_option_pairs(std::string_view model,
+                                                           const std::map<std::string, OptionValue>& options) {
+  auto integer = [&](const char* key, int64_t def) {
+    auto it = options.find(key);
+    const int64_t* v = it == options.end() ? nullptr : std::get_if<int64_t>(&it->second);
+    return v ? *v : def;
+  };
+  if (model == "transformer_encoder") {
+    const int64_t d_model = integer("d_model", 64), nhead = integer("nhead", 4);
+    if (d_model > 0 && nhead > 0 && d_model % nhead != 0) {
+      // Blame the key the user wrote (nhead when both or neither are written).
+      const std::string key = options.count("nhead") || !options.count("d_model") ? "nhead" : "d_model";
+      return ModelOptionProblem{
+          key, "= " + std::to_string(key == "nhead" ? nhead : d_model) + ": nhead (" + std::to_string(nhead) +
+                   ") must divide d_model (" + std::to_string(d_model) +
+                   ") into equal heads; e.g. d_model = " + std::to_string((d_model / nhead + 1) * nhead)};
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace trainscope

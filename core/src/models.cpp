@@ -1,4 +1,4 @@
-// Model wrapper and the model zoo (simple_cnn, mlp, resnet).
+// Model wrapper and the model zoo (simple_cnn, mlp, resnet, transformer_encoder).
 #include "trainscope/models.h"
 
 #include <torch/nn/functional/pooling.h>
@@ -7,8 +7,10 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/nn/modules/pooling.h>
 
+#include <cmath>
 #include <set>
 #include <stdexcept>
 
@@ -220,9 +222,117 @@ Model make_resnet(const ModelSection& s, const ModelInput& in) {
   return SmallResNet(image_shape(in, s.name)[0], in.num_classes, width, blocks);
 }
 
+// Multi-head self-attention written out rather than torch::nn::MultiheadAttention, whose C++
+// decomposition differs from Python's: the traced ops are then those of the same few lines in
+// PyTorch (tests/conformance/test_graph.py holds that Python module and compares the graphs).
+class SelfAttentionImpl : public nn::Module {
+ public:
+  SelfAttentionImpl(int64_t dim, int64_t heads, double dropout)
+      : heads_(heads), scale_(1.0 / std::sqrt(static_cast<double>(dim / heads))) {
+    q_proj_ = register_module("q_proj", nn::Linear(dim, dim));
+    k_proj_ = register_module("k_proj", nn::Linear(dim, dim));
+    v_proj_ = register_module("v_proj", nn::Linear(dim, dim));
+    out_proj_ = register_module("out_proj", nn::Linear(dim, dim));
+    if (dropout > 0) dropout_ = register_module("dropout", nn::Dropout(dropout));
+  }
+  at::Tensor forward(const at::Tensor& x) {  // [B, T, D] -> [B, T, D]
+    // [B, T, D] -> [B, heads, T, D / heads]
+    auto split = [this](const at::Tensor& t) { return t.unflatten(-1, {heads_, -1}).transpose(1, 2); };
+    const auto q = split(q_proj_->forward(x)), k = split(k_proj_->forward(x)), v = split(v_proj_->forward(x));
+    auto weights = (q.matmul(k.transpose(-2, -1)) * scale_).softmax(-1);
+    if (dropout_) weights = dropout_->forward(weights);
+    return out_proj_->forward(weights.matmul(v).transpose(1, 2).flatten(2));
+  }
+
+ private:
+  int64_t heads_;
+  double scale_;
+  nn::Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, out_proj_{nullptr};
+  nn::Dropout dropout_{nullptr};
+};
+TORCH_MODULE(SelfAttention);
+
+// PyTorch's TransformerEncoderLayer in its default form (post-norm, ReLU), with its names:
+// x = norm1(x + self_attn(x)); x = norm2(x + linear2(relu(linear1(x)))). Its output is tapped
+// as layer<i> (1-based).
+class EncoderLayerImpl : public nn::Module {
+ public:
+  EncoderLayerImpl(int64_t dim, int64_t heads, int64_t ff, double dropout, std::string tap_name)
+      : tap_name_(std::move(tap_name)) {
+    self_attn_ = register_module("self_attn", SelfAttention(dim, heads, dropout));
+    linear1_ = register_module("linear1", nn::Linear(dim, ff));
+    linear2_ = register_module("linear2", nn::Linear(ff, dim));
+    norm1_ = register_module("norm1", nn::LayerNorm(nn::LayerNormOptions({dim})));
+    norm2_ = register_module("norm2", nn::LayerNorm(nn::LayerNormOptions({dim})));
+    if (dropout > 0) dropout_ = register_module("dropout", nn::Dropout(dropout));
+  }
+  at::Tensor forward(const at::Tensor& input) {
+    auto drop = [this](const at::Tensor& t) { return dropout_ ? dropout_->forward(t) : t; };
+    auto x = norm1_->forward(input + drop(self_attn_->forward(input)));
+    x = norm2_->forward(x + drop(linear2_->forward(linear1_->forward(x).relu())));
+    return tap(tap_name_, x);
+  }
+
+ private:
+  std::string tap_name_;
+  SelfAttention self_attn_{nullptr};
+  nn::Linear linear1_{nullptr}, linear2_{nullptr};
+  nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+  nn::Dropout dropout_{nullptr};
+};
+TORCH_MODULE(EncoderLayer);
+
+// A Transformer encoder over the rows of an image (Fashion-MNIST: 28 tokens of 28 pixels):
+// rows [B, H, C * W] -> linear embedding + learned positions -> encoder layers -> mean over
+// the tokens -> classifier. Taps: embed, layer1..layerN, features (the pooled tokens).
+class TransformerEncoderImpl : public nn::Module {
+ public:
+  TransformerEncoderImpl(const std::vector<int64_t>& chw, int64_t classes, int64_t dim, int64_t heads,
+                         int64_t num_layers, int64_t ff, double dropout) {
+    embed_ = register_module("embed", nn::Linear(chw[0] * chw[2], dim));
+    pos_ = register_parameter("pos", torch::randn({1, chw[1], dim}) * 0.02);
+    layers_ = register_module("layers", nn::Sequential());
+    for (int64_t i = 0; i < num_layers; ++i) {
+      layers_->push_back(EncoderLayer(dim, heads, ff, dropout, "layer" + std::to_string(i + 1)));
+    }
+    head_ = register_module("head", nn::Linear(dim, classes));
+  }
+  at::Tensor forward(const at::Tensor& input) {       // [B, C, H, W]
+    auto x = input.permute({0, 2, 1, 3}).flatten(2);  // one token per row: [B, H, C * W]
+    x = tap("embed", embed_->forward(x) + pos_);
+    x = tap("features", layers_->forward(x).mean(1));
+    return head_->forward(x);
+  }
+
+ private:
+  nn::Linear embed_{nullptr}, head_{nullptr};
+  at::Tensor pos_;
+  nn::Sequential layers_{nullptr};
+};
+TORCH_MODULE(TransformerEncoder);
+
+Model make_transformer_encoder(const ModelSection& s, const ModelInput& in) {
+  ModelOptions o(s);
+  const int64_t dim = o.integer("d_model", 64), heads = o.integer("nhead", 4), layers = o.integer("num_layers", 2),
+                ff = o.integer("dim_feedforward", 128);
+  const double dropout = o.real("dropout", 0.0);
+  if (dim < 1 || heads < 1 || layers < 1 || ff < 1) {
+    throw std::invalid_argument(
+        "[model] transformer_encoder: d_model, nhead, num_layers and dim_feedforward must be positive");
+  }
+  if (!(dropout >= 0 && dropout < 1)) {
+    throw std::invalid_argument("[model] transformer_encoder dropout must be in [0, 1) (got " +
+                                std::to_string(dropout) + ")");
+  }
+  if (auto bad = check_model_option_pairs(s.name, s.options)) {
+    throw std::invalid_argument("[model] transformer_encoder " + bad->key + " " + bad->message);
+  }
+  return TransformerEncoder(image_shape(in, s.name), in.num_classes, dim, heads, layers, ff, dropout);
+}
+
 }  // namespace
 
-std::vector<std::string> model_names() { return {"mlp", "resnet", "simple_cnn"}; }
+std::vector<std::string> model_names() { return {"mlp", "resnet", "simple_cnn", "transformer_encoder"}; }
 
 Model make_model(const ModelSection& section, const ModelInput& input) {
   if (input.num_classes < 2) throw std::invalid_argument("make_model: the data needs at least 2 classes");
@@ -240,7 +350,9 @@ Model make_model(const ModelSection& section, const ModelInput& input) {
   if (section.name == "simple_cnn") return make_simple_cnn(section, input);
   if (section.name == "mlp") return make_mlp(section, input);
   if (section.name == "resnet") return make_resnet(section, input);
-  throw std::invalid_argument("[model] name = \"" + section.name + "\" is not known (mlp, resnet, simple_cnn)");
+  if (section.name == "transformer_encoder") return make_transformer_encoder(section, input);
+  throw std::invalid_argument("[model] name = \"" + section.name +
+                              "\" is not known (mlp, resnet, simple_cnn, transformer_encoder)");
 }
 
 }  // namespace trainscope

@@ -20,6 +20,7 @@ Documented differences from PyTorch (see docs/graphs.md):
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 from collections import Counter
@@ -289,3 +290,162 @@ def test_torchscript_module_graph(tmp_path):
     # Shapes come from one run on the example input.
     assert ops_with_shapes(cpp)[("aten::linear", "[[1, 120]]")] == 1
     assert ops_with_shapes(cpp)[("aten::conv2d", "[[1, 6, 28, 28]]")] == 1
+
+
+# ----------------------------------------------------------------------------------------
+# The zoo's transformer_encoder (core/src/models.cpp), trained by `trainscope run` with the
+# graph plugin, against the same architecture in Python
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.scale = 1.0 / math.sqrt(dim // heads)
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        def split(t):  # [B, T, D] -> [B, heads, T, D / heads]
+            return t.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+
+        q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+        weights = (q.matmul(k.transpose(-2, -1)) * self.scale).softmax(-1)
+        return self.out_proj(weights.matmul(v).transpose(1, 2).flatten(2))
+
+
+class EncoderLayer(nn.Module):
+    """nn.TransformerEncoderLayer's default form (post-norm, ReLU, its attribute names)."""
+
+    def __init__(self, dim, heads, ff):
+        super().__init__()
+        self.self_attn = SelfAttention(dim, heads)
+        self.linear1 = nn.Linear(dim, ff)
+        self.linear2 = nn.Linear(ff, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+
+    def forward(self, x):
+        x = self.norm1(x + self.self_attn(x))
+        return self.norm2(x + self.linear2(F.relu(self.linear1(x))))
+
+
+class TransformerEncoder(nn.Module):
+    """Image rows as tokens, linear embedding + learned positions, encoder layers, mean, head."""
+
+    def __init__(self, chw, classes, dim, heads, layers, ff):
+        super().__init__()
+        self.embed = nn.Linear(chw[0] * chw[2], dim)
+        self.pos = nn.Parameter(torch.randn(1, chw[1], dim) * 0.02)
+        self.layers = nn.Sequential(*[EncoderLayer(dim, heads, ff) for _ in range(layers)])
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = x.permute(0, 2, 1, 3).flatten(2)
+        x = self.embed(x) + self.pos
+        return self.head(self.layers(x).mean(1))
+
+
+TRANSFORMER_RUN = """
+[run]
+name = "cpp"
+log_dir = "{log_dir}"
+seed = 3
+device = "cpu"
+
+[trainer]
+epochs = 4
+batch_size = 16
+lr = 0.003
+checkpoint_every_n_epochs = 0
+
+[data]
+dataset = "synthetic"
+synthetic_samples = 64
+synthetic_classes = 4
+
+[model]
+name = "transformer_encoder"
+d_model = 32
+nhead = 4
+num_layers = 2
+dim_feedforward = 48
+
+[[plugin]]
+name = "graph"
+on_error = "abort"
+
+[[plugin]]
+name = "scalars"
+"""
+
+
+def trainscope_cli() -> Path:
+    build = Path(os.environ.get("TRAINSCOPE_BUILD_DIR", tb_helpers.REPO_ROOT / "build"))
+    exe = build / "core" / "trainscope"
+    if not exe.is_file():
+        pytest.fail(f"{exe} not found: build it first (ninja -C build trainscope graph scalars)", pytrace=False)
+    return exe
+
+
+def test_transformer_encoder_trains_from_toml_and_matches_pytorch_add_graph(tmp_path):
+    logdir = tmp_path / "logs"
+    cfg = tmp_path / "transformer.toml"
+    cfg.write_text(TRANSFORMER_RUN.format(log_dir=logdir))
+    proc = subprocess.run([str(trainscope_cli()), "run", str(cfg)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"trainscope run failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    assert "structural graph" not in proc.stderr, proc.stderr  # the trace itself succeeded
+    torch.manual_seed(0)
+    write_python(logdir / "py", TransformerEncoder((1, 28, 28), 4, 32, 4, 2, 48), torch.randn(1, 1, 28, 28))
+    graphs = load_graphs(logdir)
+    cpp, py = graphs["cpp"], graphs["py"]
+    assert_inputs_resolve(cpp)
+
+    # The reference is what we think it is: 2 layers of 6 linears and 2 norms, then the head.
+    per_layer = {"aten::linear": 6, "aten::layer_norm": 2, "aten::softmax": 1, "aten::matmul": 2, "aten::relu": 1}
+    for op, n in per_layer.items():
+        assert aten_ops(py)[op] == 2 * n + (2 if op == "aten::linear" else 0), (op, aten_ops(py))
+    # Same op kinds, each as often and with the same output shapes.
+    assert aten_ops(cpp) == aten_ops(py)
+    assert ops_with_shapes(cpp) == ops_with_shapes(py)
+    # Scoped per layer as PyTorch scopes them: every parameter, and every op that reads one.
+    assert param_scopes(cpp) == param_scopes(py)
+    param_ops = {"aten::linear", "aten::layer_norm"}
+    assert ops_with_scopes(cpp, param_ops) == ops_with_scopes(py, param_ops)
+    layer0 = "TransformerEncoder/Sequential[layers]/EncoderLayer[0]"
+    assert ops_with_scopes(cpp, {"aten::linear"})[("aten::linear", f"{layer0}/SelfAttention[self_attn]/Linear[q_proj]")] == 1
+    assert ops_with_scopes(cpp, {"aten::layer_norm"})[("aten::layer_norm", f"{layer0}/LayerNorm[norm2]")] == 1
+    # The attention's own ops (split, scores, softmax, weighted sum) land in self_attn, the
+    # feed-forward's relu in its layer, the pooling at the root, as in PyTorch.
+    attention = {"aten::unflatten", "aten::transpose", "aten::matmul", "aten::mul", "aten::softmax", "aten::flatten",
+                 "aten::relu", "aten::mean", "aten::permute"}  # fmt: skip
+    assert ops_with_scopes(cpp, attention) == ops_with_scopes(py, attention)
+    assert ops_with_scopes(cpp, {"aten::softmax"})[("aten::softmax", f"{layer0}/SelfAttention[self_attn]")] == 1
+    # Documented difference, the only one: the attention's residual add (x + self_attn(x)) reads
+    # no parameter, and C++ has no forward hook to say it runs inside EncoderLayer.forward; it
+    # goes to the module common to its inputs (the root for the first layer, whose x comes from
+    # the embedding). The feed-forward's residual add has both inputs in its layer, as in PyTorch.
+    layer1 = "TransformerEncoder/Sequential[layers]/EncoderLayer[1]"
+    cpp_scopes, py_scopes = ops_with_scopes(cpp), ops_with_scopes(py)
+    assert cpp_scopes - py_scopes == Counter(
+        {("aten::add", "TransformerEncoder"): 1, ("aten::add", "TransformerEncoder/Sequential[layers]"): 1}
+    )
+    assert py_scopes - cpp_scopes == Counter({("aten::add", layer0): 1, ("aten::add", layer1): 1})
+
+    # It trained: the scalars plugin's mean training loss fell from the first epoch to the last.
+    loaded = tb_helpers.load_logdir(logdir)
+    losses = [v for _, v in loaded.scalars("cpp")["train/loss"]]
+    assert len(losses) == 4 and losses[-1] < losses[0], losses
+
+
+def test_transformer_encoder_options_are_checked_at_their_line(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[model]\nname = "transformer_encoder"\nd_model = 30\nnhead = 4\nnum_layers = 0\n')
+    proc = subprocess.run([str(trainscope_cli()), "validate", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert f"{cfg}:4:9: model.nhead = 4: nhead (4) must divide d_model (30) into equal heads; e.g. d_model = 32" in (
+        proc.stderr
+    ), proc.stderr
+    assert f"{cfg}:5:14: model.num_layers = 0" in proc.stderr, proc.stderr

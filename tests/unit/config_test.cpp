@@ -290,8 +290,8 @@ TEST(Config, BadEnumValues) {
             "cfg.toml:2:11: data.dataset: unknown dataset 'fashion-mnist' (expected one of: fashion_mnist, mnist_idx, "
             "cifar10, synthetic); did you mean 'fashion_mnist'?");
   EXPECT_EQ(problem("[model]\nname = \"resnet50\"\n"),
-            "cfg.toml:2:8: model.name: unknown model 'resnet50' (expected one of: simple_cnn, mlp, resnet); did you "
-            "mean 'resnet'?");
+            "cfg.toml:2:8: model.name: unknown model 'resnet50' (expected one of: simple_cnn, mlp, resnet, "
+            "transformer_encoder); did you mean 'resnet'?");
 }
 
 TEST(Config, ValueRanges) {

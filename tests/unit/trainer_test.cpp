@@ -853,7 +853,7 @@ TEST(Models, SimpleCnnDropoutIsOffByDefaultAndOnlyActsInTraining) {
 TEST(Models, ResnetAndMlpTaps) {
   TapSet taps;
   taps.request_all(true);
-  for (const std::string name : {"resnet", "mlp"}) {
+  for (const std::string name : {"resnet", "mlp", "transformer_encoder"}) {
     ModelSection s;
     s.name = name;
     Model m = make_model(s, {{3, 32, 32}, 10});
@@ -865,6 +865,11 @@ TEST(Models, ResnetAndMlpTaps) {
     EXPECT_EQ(taps.values().count("features"), 1u) << name;
     if (name == "resnet") {
       EXPECT_EQ(taps.values().count("stage3"), 1u);
+    }
+    if (name == "transformer_encoder") {  // 32 rows of 3 x 32 pixels: 32 tokens, d_model 64
+      EXPECT_EQ(taps.values().at("embed").sizes(), (std::vector<int64_t>{2, 32, 64}));
+      EXPECT_EQ(taps.values().at("layer2").sizes(), (std::vector<int64_t>{2, 32, 64}));
+      EXPECT_EQ(taps.values().at("features").sizes(), (std::vector<int64_t>{2, 64}));
     }
   }
 }

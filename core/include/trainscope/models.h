@@ -1,7 +1,7 @@
 // The model the Trainer trains (any torch::nn::Module plus a forward callable) and a small
-// model zoo built by name from [model]: simple_cnn, mlp, resnet. Each zoo model marks a few
-// activations with trainscope::tap ("conv1", "conv2", "fc1", "features" = penultimate layer)
-// so the activation, embedding and Grad-CAM plugins have names to ask for.
+// model zoo built by name from [model]: simple_cnn, mlp, resnet, transformer_encoder. Each zoo
+// model marks a few activations with trainscope::tap ("conv1", "conv2", "fc1", "features" =
+// penultimate layer) so the activation, embedding and Grad-CAM plugins have names to ask for.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -81,6 +81,11 @@ struct ModelInput {
 //               (width, 256), layers (2), dropout (0.0).
 //   resnet:     a small ResNet (3 stages of basic blocks, widths w, 2w, 4w). Options: width
 //               (16), blocks (per stage, 1). Taps: stem, stage1..stage3, features (pooled).
+//   transformer_encoder: each image row a token (28 of 28 pixels for Fashion-MNIST), linear
+//               embedding + learned positions, encoder layers (PyTorch's post-norm layer:
+//               self-attention, feed-forward, LayerNorm, names self_attn, linear1/2, norm1/2),
+//               mean over tokens, classifier. Options: d_model (64), nhead (4), num_layers (2),
+//               dim_feedforward (128), dropout (0.0). Taps: embed, layer1..layerN, features.
 // With the option torchscript = "model.pt" the name is ignored and the model is that TorchScript
 // module (load_torchscript_model); it takes no other option.
 // Unknown names or options throw std::invalid_argument naming the valid ones.
