@@ -6,6 +6,7 @@
 #include <gif_lib.h>
 #include <gtest/gtest.h>
 #include <png.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <bit>
@@ -20,6 +21,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "trainscope/glob.h"
@@ -31,8 +33,7 @@ namespace {
 void expect_invalid_argument(const std::function<void()>& fn, const std::string& expected) {
   try {
     fn();
-    ADD_FAILURE() << "no exception; expected std::invalid_argument containing \"" << expected
-                  << "\"";
+    ADD_FAILURE() << "no exception; expected std::invalid_argument containing \"" << expected << "\"";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find(expected), std::string::npos)
         << "message \"" << e.what() << "\" lacks \"" << expected << "\"";
@@ -48,14 +49,12 @@ std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
 }
 
 uint32_t read_be32(const std::string& s, size_t at) {
-  return (uint32_t{static_cast<uint8_t>(s[at])} << 24) |
-         (uint32_t{static_cast<uint8_t>(s[at + 1])} << 16) |
+  return (uint32_t{static_cast<uint8_t>(s[at])} << 24) | (uint32_t{static_cast<uint8_t>(s[at + 1])} << 16) |
          (uint32_t{static_cast<uint8_t>(s[at + 2])} << 8) | static_cast<uint8_t>(s[at + 3]);
 }
 
 uint16_t read_le16(const std::string& s, size_t at) {
-  return static_cast<uint16_t>(static_cast<uint8_t>(s[at]) |
-                               (static_cast<uint8_t>(s[at + 1]) << 8));
+  return static_cast<uint16_t>(static_cast<uint8_t>(s[at]) | (static_cast<uint8_t>(s[at + 1]) << 8));
 }
 
 uint32_t read_le32(const std::string& s, size_t at) {
@@ -83,8 +82,7 @@ DecodedPng decode_png(const std::string& png, int channels) {
   out.width = image.width;
   out.height = image.height;
   out.file_format = image.format;
-  static constexpr uint32_t kFormats[] = {PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB,
-                                          PNG_FORMAT_RGBA};
+  static constexpr uint32_t kFormats[] = {PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB, PNG_FORMAT_RGBA};
   image.format = kFormats[channels - 1];
   out.pixels.resize(PNG_IMAGE_SIZE(image));
   if (!png_image_finish_read(&image, nullptr, out.pixels.data(), 0, nullptr)) {
@@ -126,8 +124,7 @@ TEST_P(PngRoundTrip, DecodesToTheSameBytes) {
   const DecodedPng decoded = decode_png(png, c.channels);
   EXPECT_EQ(decoded.width, static_cast<uint32_t>(c.width));
   EXPECT_EQ(decoded.height, static_cast<uint32_t>(c.height));
-  static constexpr uint32_t kFileFormat[] = {PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB,
-                                             PNG_FORMAT_RGBA};
+  static constexpr uint32_t kFileFormat[] = {PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB, PNG_FORMAT_RGBA};
   EXPECT_EQ(decoded.file_format, kFileFormat[c.channels - 1]);
   ASSERT_EQ(decoded.pixels.size(), image.pixels.size());
   for (size_t i = 0; i < image.pixels.size(); ++i) {
@@ -136,10 +133,9 @@ TEST_P(PngRoundTrip, DecodesToTheSameBytes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PngRoundTrip,
-                         ::testing::Values(PngCase{7, 5, 1}, PngCase{7, 5, 2}, PngCase{7, 5, 3},
-                                           PngCase{7, 5, 4}, PngCase{1, 1, 1}, PngCase{1, 1, 4},
-                                           PngCase{1, 13, 3}, PngCase{11, 1, 2}, PngCase{33, 64, 3},
-                                           PngCase{64, 33, 4}));
+                         ::testing::Values(PngCase{7, 5, 1}, PngCase{7, 5, 2}, PngCase{7, 5, 3}, PngCase{7, 5, 4},
+                                           PngCase{1, 1, 1}, PngCase{1, 1, 4}, PngCase{1, 13, 3}, PngCase{11, 1, 2},
+                                           PngCase{33, 64, 3}, PngCase{64, 33, 4}));
 
 TEST(EncodePng, CompressionLevelIsUsed) {
   // A smooth gradient: level 0 stores it (bigger than the raw bytes), level 9 shrinks it.
@@ -162,14 +158,104 @@ TEST(EncodePng, CompressionLevelIsUsed) {
   EXPECT_EQ(decode_png(packed, 3).pixels, image.pixels);
 }
 
+// The IDAT chunks' data (the zlib stream) of a PNG.
+std::string idat_of(const std::string& png) {
+  std::string idat;
+  for (size_t at = 8; at + 12 <= png.size();) {
+    const uint32_t length = read_be32(png, at);
+    if (png.compare(at + 4, 4, "IDAT") == 0) idat += png.substr(at + 8, length);
+    at += 12 + length;
+  }
+  return idat;
+}
+
+ImageData noise_image(int height, int width, int channels, uint32_t seed) {
+  ImageData image;
+  image.height = height;
+  image.width = width;
+  image.channels = channels;
+  image.pixels = random_bytes(static_cast<size_t>(height) * width * channels, seed);
+  return image;
+}
+
+// Big noise images (at least 64 KiB of scanlines) are stored: a sample of their rows does not
+// shrink, so deflate is not run on the whole. The zlib stream must then be stored blocks only
+// (walked here by hand, RFC 1951 3.2.4), inflate (zlib) to unfiltered rows, and decode (libpng)
+// to the same pixels.
+TEST(EncodePng, IncompressibleImagesAreStoredUnfiltered) {
+  for (const auto& [h, w, c] : {std::tuple{256, 256, 3}, std::tuple{300, 70, 4}, std::tuple{1000, 131, 1}}) {
+    const ImageData image = noise_image(h, w, c, static_cast<uint32_t>(h + w + c));
+    const std::string png = encode_png(image);
+    const std::string idat = idat_of(png);
+    const size_t row = static_cast<size_t>(w) * c;
+    const size_t scanlines = (row + 1) * h;
+    ASSERT_GE(idat.size(), 6u);
+    EXPECT_EQ(static_cast<uint8_t>(idat[0]), 0x78);
+    EXPECT_EQ(((static_cast<uint8_t>(idat[0]) << 8) | static_cast<uint8_t>(idat[1])) % 31, 0);
+    size_t at = 2, stored = 0;
+    bool final_block = false;
+    while (!final_block) {
+      ASSERT_LE(at + 5, idat.size());
+      const auto header = static_cast<uint8_t>(idat[at]);
+      final_block = (header & 1) != 0;
+      ASSERT_EQ((header >> 1) & 3, 0) << "block at " << at << " is not stored";
+      const uint16_t len = read_le16(idat, at + 1);
+      EXPECT_EQ(static_cast<uint16_t>(~len), read_le16(idat, at + 3));
+      at += 5 + len;
+      stored += len;
+    }
+    EXPECT_EQ(stored, scanlines);
+    EXPECT_EQ(at + 4, idat.size());  // then only the Adler-32
+
+    std::vector<uint8_t> inflated(scanlines + 1);
+    uLongf inflated_size = inflated.size();
+    ASSERT_EQ(uncompress(inflated.data(), &inflated_size, reinterpret_cast<const Bytef*>(idat.data()), idat.size()),
+              Z_OK);  // checks the Adler-32 too
+    ASSERT_EQ(inflated_size, scanlines);
+    for (int y = 0; y < h; ++y) {
+      const uint8_t* line = inflated.data() + y * (row + 1);
+      ASSERT_EQ(line[0], 0) << "filter of row " << y;
+      ASSERT_EQ(std::memcmp(line + 1, image.pixels.data() + y * row, row), 0) << "row " << y;
+    }
+    EXPECT_EQ(decode_png(png, c).pixels, image.pixels);
+  }
+}
+
+// Images whose bytes look like noise but repeat (the same row again and again, one noise tile
+// in an 8 x 8 grid) or that are noise in part only must still be deflated.
+TEST(EncodePng, NoiseThatRepeatsOrOnlyFillsPartOfTheImageIsCompressed) {
+  const ImageData noise = noise_image(256, 256, 3, 42);
+  const size_t row = 256 * 3;
+
+  ImageData same_rows = noise;
+  for (int y = 1; y < 256; ++y) std::memcpy(same_rows.pixels.data() + y * row, noise.pixels.data(), row);
+
+  ImageData tiles = noise;  // one 32x32 noise tile, 8 x 8 times (add_images of one image 64 times)
+  for (int y = 0; y < 256; ++y) {
+    for (int x = 0; x < 256; ++x) {
+      std::memcpy(tiles.pixels.data() + (y * 256 + x) * 3, noise.pixels.data() + ((y % 32) * 256 + x % 32) * 3, 3);
+    }
+  }
+
+  ImageData flat_bottom = noise;  // the lowest quarter black
+  std::fill(flat_bottom.pixels.begin() + 192 * row, flat_bottom.pixels.end(), uint8_t{0});
+
+  for (const auto& [name, image, at_most] :
+       {std::tuple{"same rows", &same_rows, 0.05}, std::tuple{"tiles", &tiles, 0.3},
+        std::tuple{"flat bottom", &flat_bottom, 0.8}}) {
+    const std::string png = encode_png(*image);
+    EXPECT_LT(static_cast<double>(png.size()), at_most * static_cast<double>(image->pixels.size())) << name;
+    EXPECT_EQ(decode_png(png, 3).pixels, image->pixels) << name;
+  }
+}
+
 TEST(EncodePng, RejectsBadShapes) {
   ImageData image;
   image.height = 256;
   image.width = 256;
   image.channels = 3;
   image.pixels.resize(100);
-  expect_invalid_argument([&] { encode_png(image); },
-                          "encode_png: expected 196608 pixel bytes for 256x256x3, got 100");
+  expect_invalid_argument([&] { encode_png(image); }, "encode_png: expected 196608 pixel bytes for 256x256x3, got 100");
 
   ImageData empty;
   empty.height = 0;
@@ -264,10 +350,8 @@ TEST(EncodeWav, SamplesMatchNumpy) {
   // 0x3ecc2d98 (~0.39878535f) is a value where the float32 product rounds up to 13067.0 while
   // the exact product is 13066.9997..., so a double multiply would give 13066.
   const float rounds_up = std::bit_cast<float>(uint32_t{0x3ecc2d98});
-  const std::vector<float> in = {0.5f, -1.5f, 1.0f,  0.1f,      -0.3f, -1.0f,
-                                 0.0f, -0.0f, 1e-5f, -0.99999f, 2.0f,  rounds_up};
-  const std::vector<int16_t> numpy = {16383, -32767, 32767, 3276,   -9830, -32767,
-                                      0,     0,      0,     -32766, 32767, 13067};
+  const std::vector<float> in = {0.5f, -1.5f, 1.0f, 0.1f, -0.3f, -1.0f, 0.0f, -0.0f, 1e-5f, -0.99999f, 2.0f, rounds_up};
+  const std::vector<int16_t> numpy = {16383, -32767, 32767, 3276, -9830, -32767, 0, 0, 0, -32766, 32767, 13067};
   EXPECT_EQ(wav_samples(encode_wav(make_audio(in))), numpy);
 }
 
@@ -287,8 +371,7 @@ TEST(EncodeWav, ManySamplesMatchFloat32Formula) {
   ASSERT_EQ(got.size(), in.size());
   for (size_t i = 0; i < in.size(); ++i) {
     const volatile float product = std::clamp(in[i], -1.0f, 1.0f) * 32767.0f;
-    ASSERT_EQ(got[i], static_cast<int16_t>(std::trunc(product)))
-        << "sample " << i << " = " << in[i];
+    ASSERT_EQ(got[i], static_cast<int16_t>(std::trunc(product))) << "sample " << i << " = " << in[i];
   }
 }
 
@@ -306,9 +389,8 @@ TEST(EncodeWav, RejectsBadInput) {
   expect_invalid_argument([] { encode_wav(make_audio({})); }, "encode_wav: no samples");
   expect_invalid_argument([] { encode_wav(make_audio({0.f}, 0.f)); }, "sample rate");
   expect_invalid_argument([] { encode_wav(make_audio({0.f}, -44100.f)); }, "sample rate");
-  expect_invalid_argument(
-      [] { encode_wav(make_audio({0.f}, std::numeric_limits<float>::quiet_NaN())); },
-      "sample rate");
+  expect_invalid_argument([] { encode_wav(make_audio({0.f}, std::numeric_limits<float>::quiet_NaN())); },
+                          "sample rate");
   expect_invalid_argument([] { encode_wav(make_audio({0.f}, 3e9f)); }, "sample rate");
 }
 
@@ -364,8 +446,7 @@ struct GifDecoder {
   // Frame i as RGB through its colour map (local, else global).
   std::vector<uint8_t> rgb(int i) const {
     const SavedImage& image = gif->SavedImages[i];
-    const ColorMapObject* map =
-        image.ImageDesc.ColorMap != nullptr ? image.ImageDesc.ColorMap : gif->SColorMap;
+    const ColorMapObject* map = image.ImageDesc.ColorMap != nullptr ? image.ImageDesc.ColorMap : gif->SColorMap;
     std::vector<uint8_t> out;
     const int n = image.ImageDesc.Width * image.ImageDesc.Height;
     for (int p = 0; p < n; ++p) {
@@ -394,8 +475,7 @@ std::vector<uint8_t> expected_rgb(const VideoData& video, int frame) {
 }
 
 // A small frame drawn from `palette_size` colours, different per frame.
-VideoData few_colour_video(int frames, int height, int width, int channels, int palette_size,
-                           uint32_t seed) {
+VideoData few_colour_video(int frames, int height, int width, int channels, int palette_size, uint32_t seed) {
   VideoData video;
   video.frames = frames;
   video.height = height;
@@ -514,8 +594,8 @@ TEST(EncodeGif, Exactly256ColoursAreExact) {
   video.channels = 3;
   for (int i = 0; i < 512; ++i) {
     const int c = (i * 37) % 256;  // each of 256 colours twice, scattered
-    video.pixels.insert(video.pixels.end(), {static_cast<uint8_t>(c), static_cast<uint8_t>(255 - c),
-                                             static_cast<uint8_t>(c * 3)});
+    video.pixels.insert(video.pixels.end(),
+                        {static_cast<uint8_t>(c), static_cast<uint8_t>(255 - c), static_cast<uint8_t>(c * 3)});
   }
   GifDecoder decoder(encode_gif(video));
   ASSERT_TRUE(decoder.gif);
@@ -544,9 +624,8 @@ TEST(EncodeGif, ManyColoursAreQuantisedClosely) {
   video.channels = 3;
   for (int y = 0; y < 64; ++y) {
     for (int x = 0; x < 64; ++x) {
-      video.pixels.insert(video.pixels.end(),
-                          {static_cast<uint8_t>(x * 4), static_cast<uint8_t>(y * 4),
-                           static_cast<uint8_t>(255 - (x + y) * 2)});
+      video.pixels.insert(video.pixels.end(), {static_cast<uint8_t>(x * 4), static_cast<uint8_t>(y * 4),
+                                               static_cast<uint8_t>(255 - (x + y) * 2)});
     }
   }
   const std::vector<uint8_t> noise = random_bytes(64 * 64 * 3, 3);
@@ -577,8 +656,7 @@ TEST(EncodeGif, ManyColoursAreQuantisedClosely) {
 
 TEST(EncodeGif, DelayFollowsFps) {
   const VideoData base = few_colour_video(1, 2, 2, 3, 2, 4);
-  for (auto [fps, delay] :
-       {std::pair{30.0, 3}, {6.0, 17}, {3.0, 33}, {0.5, 200}, {1000.0, 1}, {1e-9, 65535}}) {
+  for (auto [fps, delay] : {std::pair{30.0, 3}, {6.0, 17}, {3.0, 33}, {0.5, 200}, {1000.0, 1}, {1e-9, 65535}}) {
     VideoData video = base;
     video.fps = fps;
     GifDecoder decoder(encode_gif(video));
@@ -593,8 +671,7 @@ TEST(EncodeGif, RejectsBadShapes) {
   VideoData video = few_colour_video(2, 3, 4, 3, 4, 5);
   VideoData v = video;
   v.pixels.pop_back();
-  expect_invalid_argument([&] { encode_gif(v); },
-                          "encode_gif: expected 72 pixel bytes for 2x3x4x3, got 71");
+  expect_invalid_argument([&] { encode_gif(v); }, "encode_gif: expected 72 pixel bytes for 2x3x4x3, got 71");
   v = video;
   v.frames = 0;
   expect_invalid_argument([&] { encode_gif(v); }, "frames must be >= 1, got 0");
