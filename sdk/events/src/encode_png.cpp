@@ -59,7 +59,7 @@ void put_chunk(std::string& out, const char* type, const uint8_t* data, size_t s
 
 // Scratch buffers reused by the writer thread from one image to the next (no allocation and
 // no fresh pages per image); ones that grew past kKeepBytes are given back after use.
-constexpr size_t kKeepBytes = size_t{8} << 20;
+constexpr size_t kKeepBytes = size_t{4} << 20;
 
 // 0: scanlines (or the sample's), 1: compressed bytes.
 std::vector<uint8_t>& scratch(int which) {
