@@ -1,7 +1,8 @@
 // PNG encoder for image summaries: 8-bit HWC pixels to an in-memory PNG. The chunks are
 // written here (signature, IHDR, one IDAT, IEND); the image data is one zlib stream made
 // by libdeflate, which compresses a whole buffer at once and is several times faster than
-// zlib at the same level (the PNG encode is most of an add_image's writer-thread time).
+// zlib at the same level (the PNG encode is most of an add_image's writer-thread time), or,
+// for images a sample shows to be incompressible (noise), stored blocks written here.
 #include <libdeflate.h>
 
 #include <algorithm>
