@@ -120,14 +120,15 @@ TEST(SummaryWriter, OnePassImagePixelsEqualTheAtenPath) {
     std::vector<int64_t> shape;
     const char* fmt;
   };
-  // The last six are wide enough for the vectorised row conversion and interleave, with a
-  // remainder: 1, 3 and 4 channels, tiles of 33.
-  const std::vector<Case> cases = {
-      {{3, 5, 7}, "CHW"},       {{1, 5, 7}, "CHW"},      {{4, 5, 7}, "CHW"},      {{5, 7, 3}, "HWC"},
-      {{5, 7, 1}, "hwc"},       {{5, 7}, "HW"},          {{7, 5}, "WH"},          {{7, 5, 4}, "WHC"},
-      {{10, 1, 2, 3}, "NCHW"},  {{64, 3, 4, 4}, "NCHW"}, {{11, 4, 6, 3}, "NHWC"}, {{9, 2, 3, 3}, "NHWC"},
-      {{13, 3, 2, 4}, "NCHW"},  {{3, 9, 37}, "CHW"},     {{1, 4, 53}, "CHW"},     {{4, 3, 70}, "CHW"},
-      {{17, 3, 5, 33}, "NCHW"}, {{9, 1, 2, 40}, "NCHW"}, {{2, 48, 3}, "HWC"}};
+  // The last eight are wide enough for the vectorised row conversion (and the interleave of
+  // channel rows), with a remainder: 1, 3 and 4 channels, CHW and HWC, tiles of 33.
+  const std::vector<Case> cases = {{{3, 5, 7}, "CHW"},      {{1, 5, 7}, "CHW"},       {{4, 5, 7}, "CHW"},
+                                   {{5, 7, 3}, "HWC"},      {{5, 7, 1}, "hwc"},       {{5, 7}, "HW"},
+                                   {{7, 5}, "WH"},          {{7, 5, 4}, "WHC"},       {{10, 1, 2, 3}, "NCHW"},
+                                   {{64, 3, 4, 4}, "NCHW"}, {{11, 4, 6, 3}, "NHWC"},  {{9, 2, 3, 3}, "NHWC"},
+                                   {{13, 3, 2, 4}, "NCHW"}, {{3, 9, 37}, "CHW"},      {{1, 4, 53}, "CHW"},
+                                   {{4, 3, 70}, "CHW"},     {{17, 3, 5, 33}, "NCHW"}, {{9, 1, 2, 40}, "NCHW"},
+                                   {{2, 48, 3}, "HWC"},     {{3, 40, 4}, "HWC"},      {{5, 3, 20, 3}, "NHWC"}};
   for (const Case& c : cases) {
     for (auto dtype : {torch::kFloat, torch::kDouble, torch::kByte}) {
       torch::Tensor t = dtype == torch::kByte ? torch::randint(0, 256, c.shape, torch::kByte)

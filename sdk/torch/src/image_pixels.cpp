@@ -125,6 +125,11 @@ ImageData grid_pixels(const at::Tensor& nchw) {
           std::memset(px, 0, static_cast<size_t>(w * oc));
           continue;
         }
+        if (sc == 1 && sw == c && c == oc && !std::is_same_v<T, double>) {
+          // Channels already interleaved (HWC, NHWC): one contiguous run of w * c values.
+          row_to_pixels(base + image * sn + iy * sh, px, w * c);
+          continue;
+        }
         if (sw == 1 && !std::is_same_v<T, double> && (oc == 3 || oc == 4)) {
           // Contiguous rows: each channel row converted into planes, then interleaved.
           for (int64_t ch = 0; ch < c; ++ch) {
