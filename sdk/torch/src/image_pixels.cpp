@@ -92,7 +92,10 @@ __attribute__((target("ssse3"))) void interleave_ssse3(const uint8_t* p0, const 
 void interleave(const uint8_t* p0, const uint8_t* p1, const uint8_t* p2, const uint8_t* p3, uint8_t* out, int64_t n,
                 int64_t channels) {
 #if defined(__x86_64__) || defined(__i386__)
-  static const bool ssse3 = __builtin_cpu_supports("ssse3");
+  static const bool ssse3 = [] {
+    __builtin_cpu_init();  // in case the first image comes from a static initialiser
+    return __builtin_cpu_supports("ssse3") != 0;
+  }();
   if (ssse3) return interleave_ssse3(p0, p1, p2, p3, out, n, channels);
 #endif
   interleave_plain(p0, p1, p2, p3, out, n, channels);
