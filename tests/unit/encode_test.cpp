@@ -33,7 +33,8 @@ namespace {
 void expect_invalid_argument(const std::function<void()>& fn, const std::string& expected) {
   try {
     fn();
-    ADD_FAILURE() << "no exception; expected std::invalid_argument containing \"" << expected << "\"";
+    ADD_FAILURE() << "no exception; expected std::invalid_argument containing \"" << expected
+                  << "\"";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find(expected), std::string::npos)
         << "message \"" << e.what() << "\" lacks \"" << expected << "\"";
@@ -49,12 +50,14 @@ std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
 }
 
 uint32_t read_be32(const std::string& s, size_t at) {
-  return (uint32_t{static_cast<uint8_t>(s[at])} << 24) | (uint32_t{static_cast<uint8_t>(s[at + 1])} << 16) |
+  return (uint32_t{static_cast<uint8_t>(s[at])} << 24) |
+         (uint32_t{static_cast<uint8_t>(s[at + 1])} << 16) |
          (uint32_t{static_cast<uint8_t>(s[at + 2])} << 8) | static_cast<uint8_t>(s[at + 3]);
 }
 
 uint16_t read_le16(const std::string& s, size_t at) {
-  return static_cast<uint16_t>(static_cast<uint8_t>(s[at]) | (static_cast<uint8_t>(s[at + 1]) << 8));
+  return static_cast<uint16_t>(static_cast<uint8_t>(s[at]) |
+                               (static_cast<uint8_t>(s[at + 1]) << 8));
 }
 
 uint32_t read_le32(const std::string& s, size_t at) {
@@ -82,7 +85,8 @@ DecodedPng decode_png(const std::string& png, int channels) {
   out.width = image.width;
   out.height = image.height;
   out.file_format = image.format;
-  static constexpr uint32_t kFormats[] = {PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB, PNG_FORMAT_RGBA};
+  static constexpr uint32_t kFormats[] = {PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB,
+                                          PNG_FORMAT_RGBA};
   image.format = kFormats[channels - 1];
   out.pixels.resize(PNG_IMAGE_SIZE(image));
   if (!png_image_finish_read(&image, nullptr, out.pixels.data(), 0, nullptr)) {
@@ -124,7 +128,8 @@ TEST_P(PngRoundTrip, DecodesToTheSameBytes) {
   const DecodedPng decoded = decode_png(png, c.channels);
   EXPECT_EQ(decoded.width, static_cast<uint32_t>(c.width));
   EXPECT_EQ(decoded.height, static_cast<uint32_t>(c.height));
-  static constexpr uint32_t kFileFormat[] = {PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB, PNG_FORMAT_RGBA};
+  static constexpr uint32_t kFileFormat[] = {PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB,
+                                             PNG_FORMAT_RGBA};
   EXPECT_EQ(decoded.file_format, kFileFormat[c.channels - 1]);
   ASSERT_EQ(decoded.pixels.size(), image.pixels.size());
   for (size_t i = 0; i < image.pixels.size(); ++i) {
@@ -133,9 +138,10 @@ TEST_P(PngRoundTrip, DecodesToTheSameBytes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PngRoundTrip,
-                         ::testing::Values(PngCase{7, 5, 1}, PngCase{7, 5, 2}, PngCase{7, 5, 3}, PngCase{7, 5, 4},
-                                           PngCase{1, 1, 1}, PngCase{1, 1, 4}, PngCase{1, 13, 3}, PngCase{11, 1, 2},
-                                           PngCase{33, 64, 3}, PngCase{64, 33, 4}));
+                         ::testing::Values(PngCase{7, 5, 1}, PngCase{7, 5, 2}, PngCase{7, 5, 3},
+                                           PngCase{7, 5, 4}, PngCase{1, 1, 1}, PngCase{1, 1, 4},
+                                           PngCase{1, 13, 3}, PngCase{11, 1, 2}, PngCase{33, 64, 3},
+                                           PngCase{64, 33, 4}));
 
 TEST(EncodePng, CompressionLevelIsUsed) {
   // A smooth gradient: level 0 stores it (bigger than the raw bytes), level 9 shrinks it.
@@ -255,7 +261,8 @@ TEST(EncodePng, RejectsBadShapes) {
   image.width = 256;
   image.channels = 3;
   image.pixels.resize(100);
-  expect_invalid_argument([&] { encode_png(image); }, "encode_png: expected 196608 pixel bytes for 256x256x3, got 100");
+  expect_invalid_argument([&] { encode_png(image); },
+                          "encode_png: expected 196608 pixel bytes for 256x256x3, got 100");
 
   ImageData empty;
   empty.height = 0;
@@ -350,8 +357,10 @@ TEST(EncodeWav, SamplesMatchNumpy) {
   // 0x3ecc2d98 (~0.39878535f) is a value where the float32 product rounds up to 13067.0 while
   // the exact product is 13066.9997..., so a double multiply would give 13066.
   const float rounds_up = std::bit_cast<float>(uint32_t{0x3ecc2d98});
-  const std::vector<float> in = {0.5f, -1.5f, 1.0f, 0.1f, -0.3f, -1.0f, 0.0f, -0.0f, 1e-5f, -0.99999f, 2.0f, rounds_up};
-  const std::vector<int16_t> numpy = {16383, -32767, 32767, 3276, -9830, -32767, 0, 0, 0, -32766, 32767, 13067};
+  const std::vector<float> in = {0.5f, -1.5f, 1.0f,  0.1f,      -0.3f, -1.0f,
+                                 0.0f, -0.0f, 1e-5f, -0.99999f, 2.0f,  rounds_up};
+  const std::vector<int16_t> numpy = {16383, -32767, 32767, 3276,   -9830, -32767,
+                                      0,     0,      0,     -32766, 32767, 13067};
   EXPECT_EQ(wav_samples(encode_wav(make_audio(in))), numpy);
 }
 
@@ -371,7 +380,8 @@ TEST(EncodeWav, ManySamplesMatchFloat32Formula) {
   ASSERT_EQ(got.size(), in.size());
   for (size_t i = 0; i < in.size(); ++i) {
     const volatile float product = std::clamp(in[i], -1.0f, 1.0f) * 32767.0f;
-    ASSERT_EQ(got[i], static_cast<int16_t>(std::trunc(product))) << "sample " << i << " = " << in[i];
+    ASSERT_EQ(got[i], static_cast<int16_t>(std::trunc(product)))
+        << "sample " << i << " = " << in[i];
   }
 }
 
@@ -389,8 +399,9 @@ TEST(EncodeWav, RejectsBadInput) {
   expect_invalid_argument([] { encode_wav(make_audio({})); }, "encode_wav: no samples");
   expect_invalid_argument([] { encode_wav(make_audio({0.f}, 0.f)); }, "sample rate");
   expect_invalid_argument([] { encode_wav(make_audio({0.f}, -44100.f)); }, "sample rate");
-  expect_invalid_argument([] { encode_wav(make_audio({0.f}, std::numeric_limits<float>::quiet_NaN())); },
-                          "sample rate");
+  expect_invalid_argument(
+      [] { encode_wav(make_audio({0.f}, std::numeric_limits<float>::quiet_NaN())); },
+      "sample rate");
   expect_invalid_argument([] { encode_wav(make_audio({0.f}, 3e9f)); }, "sample rate");
 }
 
@@ -446,7 +457,8 @@ struct GifDecoder {
   // Frame i as RGB through its colour map (local, else global).
   std::vector<uint8_t> rgb(int i) const {
     const SavedImage& image = gif->SavedImages[i];
-    const ColorMapObject* map = image.ImageDesc.ColorMap != nullptr ? image.ImageDesc.ColorMap : gif->SColorMap;
+    const ColorMapObject* map =
+        image.ImageDesc.ColorMap != nullptr ? image.ImageDesc.ColorMap : gif->SColorMap;
     std::vector<uint8_t> out;
     const int n = image.ImageDesc.Width * image.ImageDesc.Height;
     for (int p = 0; p < n; ++p) {
@@ -475,7 +487,8 @@ std::vector<uint8_t> expected_rgb(const VideoData& video, int frame) {
 }
 
 // A small frame drawn from `palette_size` colours, different per frame.
-VideoData few_colour_video(int frames, int height, int width, int channels, int palette_size, uint32_t seed) {
+VideoData few_colour_video(int frames, int height, int width, int channels, int palette_size,
+                           uint32_t seed) {
   VideoData video;
   video.frames = frames;
   video.height = height;
@@ -594,8 +607,8 @@ TEST(EncodeGif, Exactly256ColoursAreExact) {
   video.channels = 3;
   for (int i = 0; i < 512; ++i) {
     const int c = (i * 37) % 256;  // each of 256 colours twice, scattered
-    video.pixels.insert(video.pixels.end(),
-                        {static_cast<uint8_t>(c), static_cast<uint8_t>(255 - c), static_cast<uint8_t>(c * 3)});
+    video.pixels.insert(video.pixels.end(), {static_cast<uint8_t>(c), static_cast<uint8_t>(255 - c),
+                                             static_cast<uint8_t>(c * 3)});
   }
   GifDecoder decoder(encode_gif(video));
   ASSERT_TRUE(decoder.gif);
@@ -624,8 +637,9 @@ TEST(EncodeGif, ManyColoursAreQuantisedClosely) {
   video.channels = 3;
   for (int y = 0; y < 64; ++y) {
     for (int x = 0; x < 64; ++x) {
-      video.pixels.insert(video.pixels.end(), {static_cast<uint8_t>(x * 4), static_cast<uint8_t>(y * 4),
-                                               static_cast<uint8_t>(255 - (x + y) * 2)});
+      video.pixels.insert(video.pixels.end(),
+                          {static_cast<uint8_t>(x * 4), static_cast<uint8_t>(y * 4),
+                           static_cast<uint8_t>(255 - (x + y) * 2)});
     }
   }
   const std::vector<uint8_t> noise = random_bytes(64 * 64 * 3, 3);
@@ -656,7 +670,8 @@ TEST(EncodeGif, ManyColoursAreQuantisedClosely) {
 
 TEST(EncodeGif, DelayFollowsFps) {
   const VideoData base = few_colour_video(1, 2, 2, 3, 2, 4);
-  for (auto [fps, delay] : {std::pair{30.0, 3}, {6.0, 17}, {3.0, 33}, {0.5, 200}, {1000.0, 1}, {1e-9, 65535}}) {
+  for (auto [fps, delay] :
+       {std::pair{30.0, 3}, {6.0, 17}, {3.0, 33}, {0.5, 200}, {1000.0, 1}, {1e-9, 65535}}) {
     VideoData video = base;
     video.fps = fps;
     GifDecoder decoder(encode_gif(video));
@@ -671,7 +686,8 @@ TEST(EncodeGif, RejectsBadShapes) {
   VideoData video = few_colour_video(2, 3, 4, 3, 4, 5);
   VideoData v = video;
   v.pixels.pop_back();
-  expect_invalid_argument([&] { encode_gif(v); }, "encode_gif: expected 72 pixel bytes for 2x3x4x3, got 71");
+  expect_invalid_argument([&] { encode_gif(v); },
+                          "encode_gif: expected 72 pixel bytes for 2x3x4x3, got 71");
   v = video;
   v.frames = 0;
   expect_invalid_argument([&] { encode_gif(v); }, "frames must be >= 1, got 0");
