@@ -6,6 +6,7 @@
 #include <gif_lib.h>
 #include <gtest/gtest.h>
 #include <png.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <bit>
@@ -20,6 +21,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "trainscope/glob.h"
@@ -160,6 +162,97 @@ TEST(EncodePng, CompressionLevelIsUsed) {
   EXPECT_LT(packed.size() * 4, image.pixels.size());
   EXPECT_EQ(decode_png(stored, 3).pixels, image.pixels);
   EXPECT_EQ(decode_png(packed, 3).pixels, image.pixels);
+}
+
+// The IDAT chunks' data (the zlib stream) of a PNG.
+std::string idat_of(const std::string& png) {
+  std::string idat;
+  for (size_t at = 8; at + 12 <= png.size();) {
+    const uint32_t length = read_be32(png, at);
+    if (png.compare(at + 4, 4, "IDAT") == 0) idat += png.substr(at + 8, length);
+    at += 12 + length;
+  }
+  return idat;
+}
+
+ImageData noise_image(int height, int width, int channels, uint32_t seed) {
+  ImageData image;
+  image.height = height;
+  image.width = width;
+  image.channels = channels;
+  image.pixels = random_bytes(static_cast<size_t>(height) * width * channels, seed);
+  return image;
+}
+
+// Big noise images (at least 64 KiB of scanlines) are stored: a sample of their rows does not
+// shrink, so deflate is not run on the whole. The zlib stream must then be stored blocks only
+// (walked here by hand, RFC 1951 3.2.4), inflate (zlib) to unfiltered rows, and decode (libpng)
+// to the same pixels.
+TEST(EncodePng, IncompressibleImagesAreStoredUnfiltered) {
+  for (const auto& [h, w, c] : {std::tuple{256, 256, 3}, std::tuple{300, 70, 4}, std::tuple{1000, 131, 1}}) {
+    const ImageData image = noise_image(h, w, c, static_cast<uint32_t>(h + w + c));
+    const std::string png = encode_png(image);
+    const std::string idat = idat_of(png);
+    const size_t row = static_cast<size_t>(w) * c;
+    const size_t scanlines = (row + 1) * h;
+    ASSERT_GE(idat.size(), 6u);
+    EXPECT_EQ(static_cast<uint8_t>(idat[0]), 0x78);
+    EXPECT_EQ(((static_cast<uint8_t>(idat[0]) << 8) | static_cast<uint8_t>(idat[1])) % 31, 0);
+    size_t at = 2, stored = 0;
+    bool final_block = false;
+    while (!final_block) {
+      ASSERT_LE(at + 5, idat.size());
+      const auto header = static_cast<uint8_t>(idat[at]);
+      final_block = (header & 1) != 0;
+      ASSERT_EQ((header >> 1) & 3, 0) << "block at " << at << " is not stored";
+      const uint16_t len = read_le16(idat, at + 1);
+      EXPECT_EQ(static_cast<uint16_t>(~len), read_le16(idat, at + 3));
+      at += 5 + len;
+      stored += len;
+    }
+    EXPECT_EQ(stored, scanlines);
+    EXPECT_EQ(at + 4, idat.size());  // then only the Adler-32
+
+    std::vector<uint8_t> inflated(scanlines + 1);
+    uLongf inflated_size = inflated.size();
+    ASSERT_EQ(uncompress(inflated.data(), &inflated_size, reinterpret_cast<const Bytef*>(idat.data()), idat.size()),
+              Z_OK);  // checks the Adler-32 too
+    ASSERT_EQ(inflated_size, scanlines);
+    for (int y = 0; y < h; ++y) {
+      const uint8_t* line = inflated.data() + y * (row + 1);
+      ASSERT_EQ(line[0], 0) << "filter of row " << y;
+      ASSERT_EQ(std::memcmp(line + 1, image.pixels.data() + y * row, row), 0) << "row " << y;
+    }
+    EXPECT_EQ(decode_png(png, c).pixels, image.pixels);
+  }
+}
+
+// Images whose bytes look like noise but repeat (the same row again and again, one noise tile
+// in an 8 x 8 grid) or that are noise in part only must still be deflated.
+TEST(EncodePng, NoiseThatRepeatsOrOnlyFillsPartOfTheImageIsCompressed) {
+  const ImageData noise = noise_image(256, 256, 3, 42);
+  const size_t row = 256 * 3;
+
+  ImageData same_rows = noise;
+  for (int y = 1; y < 256; ++y) std::memcpy(same_rows.pixels.data() + y * row, noise.pixels.data(), row);
+
+  ImageData tiles = noise;  // one 32x32 noise tile, 8 x 8 times (add_images of one image 64 times)
+  for (int y = 0; y < 256; ++y) {
+    for (int x = 0; x < 256; ++x) {
+      std::memcpy(tiles.pixels.data() + (y * 256 + x) * 3, noise.pixels.data() + ((y % 32) * 256 + x % 32) * 3, 3);
+    }
+  }
+
+  ImageData flat_bottom = noise;  // the lowest quarter black
+  std::fill(flat_bottom.pixels.begin() + 192 * row, flat_bottom.pixels.end(), uint8_t{0});
+
+  for (const auto& [name, image, at_most] :
+       {std::tuple{"same rows", &same_rows, 0.05}, std::tuple{"tiles", &tiles, 0.3},
+        std::tuple{"flat bottom", &flat_bottom, 0.8}}) {
+    const std::string png = encode_png(*image);
+    EXPECT_LT(static_cast<double>(png.size()), at_most * static_cast<double>(image->pixels.size())) << name;
+    EXPECT_EQ(decode_png(png, 3).pixels, image->pixels) << name;
+  }
 }
 
 TEST(EncodePng, RejectsBadShapes) {

@@ -112,17 +112,23 @@ TEST(SummaryWriter, OnePassImagePixelsEqualTheAtenPath) {
     auto f = t.flatten();
     const float specials[] = {NAN, INFINITY, -INFINITY, -0.0f, 1.0f, 1.5f, -0.2f, 0.999f, 1.0f / 255.0f};
     for (int64_t i = 0; i < std::min<int64_t>(f.numel(), 9); ++i) f[i * 7 % f.numel()] = specials[i];
+    // Rows of 16 values and more are converted 16 at a time: specials all along them too.
+    for (int64_t i = 63; i < f.numel(); i += 5) f[i] = specials[i % 9];
     return t;
   };
   struct Case {
     std::vector<int64_t> shape;
     const char* fmt;
   };
-  const std::vector<Case> cases = {{{3, 5, 7}, "CHW"},      {{1, 5, 7}, "CHW"},      {{4, 5, 7}, "CHW"},
-                                   {{5, 7, 3}, "HWC"},      {{5, 7, 1}, "hwc"},      {{5, 7}, "HW"},
-                                   {{7, 5}, "WH"},          {{7, 5, 4}, "WHC"},      {{10, 1, 2, 3}, "NCHW"},
-                                   {{64, 3, 4, 4}, "NCHW"}, {{11, 4, 6, 3}, "NHWC"}, {{9, 2, 3, 3}, "NHWC"},
-                                   {{13, 3, 2, 4}, "NCHW"}};
+  // The last eight are wide enough for the vectorised row conversion (and the interleave of
+  // channel rows), with a remainder: 1, 3 and 4 channels, CHW and HWC, tiles of 33.
+  const std::vector<Case> cases = {{{3, 5, 7}, "CHW"},      {{1, 5, 7}, "CHW"},       {{4, 5, 7}, "CHW"},
+                                   {{5, 7, 3}, "HWC"},      {{5, 7, 1}, "hwc"},       {{5, 7}, "HW"},
+                                   {{7, 5}, "WH"},          {{7, 5, 4}, "WHC"},       {{10, 1, 2, 3}, "NCHW"},
+                                   {{64, 3, 4, 4}, "NCHW"}, {{11, 4, 6, 3}, "NHWC"},  {{9, 2, 3, 3}, "NHWC"},
+                                   {{13, 3, 2, 4}, "NCHW"}, {{3, 9, 37}, "CHW"},      {{1, 4, 53}, "CHW"},
+                                   {{4, 3, 70}, "CHW"},     {{17, 3, 5, 33}, "NCHW"}, {{9, 1, 2, 40}, "NCHW"},
+                                   {{2, 48, 3}, "HWC"},     {{3, 40, 4}, "HWC"},      {{5, 3, 20, 3}, "NHWC"}};
   for (const Case& c : cases) {
     for (auto dtype : {torch::kFloat, torch::kDouble, torch::kByte}) {
       torch::Tensor t = dtype == torch::kByte ? torch::randint(0, 256, c.shape, torch::kByte)
