@@ -287,6 +287,15 @@ def test_bad_values_are_refused_with_their_position(computed, index):
     assert re.search(REFUSALS[index][1], err), err
 
 
+MISSING_METRIC = case("plateau_missing_metric", trainer(3, 'name = "plateau"\nmetric = "val/acc"\n'), 2)
+
+
+def test_plateau_on_a_metric_the_run_lacks_names_the_metrics_it_has(computed):
+    kind, value = computed[MISSING_METRIC]
+    assert kind == "error"
+    assert '[trainer.scheduler] metric = "val/acc" is not a metric of this run (at the end of epoch 0' in value, value
+
+
 # ---- the real trainer, its scalars plugin and TensorBoard ------------------------------------
 
 RUN_TOML = """

@@ -9,11 +9,13 @@
 // (interval "epoch") or before each batch (interval "step"), observe() after each epoch.
 // Prints, per case, "case <n> ok" and one line per optimizer step,
 // "<step> <lr of group 0> [<lr of group 1> ...]" (%.17g), or "case <n> error" and the
-// configuration's problems, one per line, each prefixed by "! ".
+// configuration's problems, one per line, each prefixed by "! " (a scheduler that throws,
+// e.g. plateau without its metric, ends its case with "case <n> error" and the message).
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -102,7 +104,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: bad case line '%s'\n", argv[1], line.c_str());
       return 2;
     }
-    run_case(n++, path, batches, metrics, groups, resume);
+    try {
+      run_case(n, path, batches, metrics, groups, resume);
+    } catch (const std::exception& e) {  // what the trainer would throw at an epoch's end
+      std::printf("case %d error\n! %s\n", n, e.what());
+    }
+    ++n;
   }
   return 0;
 }
