@@ -118,6 +118,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   archive.write("step", c10::IValue(state.step));
   archive.write("epoch", c10::IValue(state.epoch));
   archive.write("base_lrs", c10::IValue(c10::List<double>(state.base_lrs)));
+  if (!state.scheduler_state.empty()) archive.write("scheduler_state", c10::IValue(state.scheduler_state));
 
   torch::serialize::OutputArchive model_archive;
   model.save(model_archive);
@@ -186,6 +187,7 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
     state.epoch = v.toInt();
     archive.read("base_lrs", v);
     for (double lr : v.toDoubleList()) state.base_lrs.push_back(lr);
+    if (archive.try_read("scheduler_state", v)) state.scheduler_state = v.toStringRef();  // older checkpoints: none
 
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);

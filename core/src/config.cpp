@@ -20,6 +20,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -295,6 +296,38 @@ void read_run(Reader& r, const toml::table& t, RunSection& run) {
   s.finish("in [run]");
 }
 
+// [trainer.scheduler] (lr_schedule.h); validate() checks the values.
+void read_schedule(Reader& r, const toml::table& t, TrainerSection& tr) {
+  Section s(r, t, "trainer.scheduler.");
+  LrScheduleConfig& c = tr.schedule;
+  s.read("name", c.name);
+  s.read("interval", c.interval);
+  s.read("warmup", c.warmup);
+  s.read("warmup_start_factor", c.warmup_start_factor);
+  s.read("step_size", c.step_size);
+  s.read("gamma", c.gamma);
+  s.read("t_max", c.t_max);
+  s.read("eta_min", c.eta_min);
+  s.read("max_lr", c.max_lr);
+  s.read("pct_start", c.pct_start);
+  s.read("anneal", c.anneal);
+  s.read("div_factor", c.div_factor);
+  s.read("final_div_factor", c.final_div_factor);
+  s.read("three_phase", c.three_phase);
+  s.read("total_steps", c.total_steps);
+  s.read("metric", c.metric);
+  s.read("mode", c.mode);
+  s.read("factor", c.factor);
+  s.read("patience", c.patience);
+  s.read("threshold", c.threshold);
+  s.read("threshold_mode", c.threshold_mode);
+  s.read("cooldown", c.cooldown);
+  s.read("min_lr", c.min_lr);
+  s.read("eps", c.eps);
+  s.finish("in [trainer.scheduler]");
+  tr.scheduler = c.name;
+}
+
 void read_trainer(Reader& r, const toml::table& t, TrainerSection& tr) {
   Section s(r, t, "trainer.");
   s.read("epochs", tr.epochs);
@@ -303,7 +336,20 @@ void read_trainer(Reader& r, const toml::table& t, TrainerSection& tr) {
   s.read("lr", tr.lr);
   s.read("momentum", tr.momentum);
   s.read("weight_decay", tr.weight_decay);
-  s.read("scheduler", tr.scheduler);
+  if (const toml::node* n = t.get("scheduler"); n != nullptr && n->is_table()) {
+    s.find("scheduler");
+    read_schedule(r, *n->as_table(), tr);
+    for (const char* key : {"step_size", "gamma"}) {
+      if (const toml::node* legacy = t.get(key)) {
+        r.error(r.where(*legacy), std::string("trainer.") + key +
+                                      " belongs to the string form (scheduler = \"step\"): with a [trainer.scheduler] "
+                                      "table, write " +
+                                      key + " in that table");
+      }
+    }
+  } else {
+    s.read("scheduler", tr.scheduler);
+  }
   s.read("step_size", tr.step_size);
   s.read("gamma", tr.gamma);
   s.read("clip_grad_norm", tr.clip_grad_norm);
@@ -383,6 +429,133 @@ void read_hparams(Reader& r, const toml::table& t, std::map<std::string, OptionV
       hparams[key] = std::move(*value);
     else
       r.error(r.where(v), "hparams." + key + ": expected string, bool, int or float, got " + type_name(v));
+  }
+}
+
+// [[custom_scalars]]: one table per chart, grouped into categories by `category` (in file
+// order). A chart is `tags` (exact tag names), `regex` (regular expressions, as TensorBoard
+// matches them) or `margin` (inline tables {value, lower, upper}).
+std::string regex_of_tag(const std::string& tag) {
+  std::string out = "^";
+  for (char ch : tag) {
+    if (std::strchr(".^$*+?()[]{}|\\", ch) != nullptr) out += '\\';
+    out += ch;
+  }
+  return out + "$";
+}
+
+void read_custom_scalars(Reader& r, const toml::node& node, CustomScalarLayout& layout) {
+  const toml::array* arr = node.as_array();
+  if (arr == nullptr || !arr->is_array_of_tables()) {
+    r.error(r.where(node),
+            "'custom_scalars' must be an array of tables: write each chart as a [[custom_scalars]] table");
+    return;
+  }
+  std::map<std::pair<std::string, std::string>, std::string> seen;  // (category, title) -> where
+  for (const auto& el : *arr) {
+    const toml::table& t = *el.as_table();
+    Section s(r, t, "custom_scalars.");
+    std::string category, title;
+    bool closed = false;
+    s.read("category", category);
+    s.read("title", title);
+    s.read("closed", closed);
+    const std::string at = r.where(t);
+    if (category.empty()) r.error(at, "[[custom_scalars]] needs a category = \"...\" (the dashboard's section)");
+    if (title.empty()) r.error(at, "[[custom_scalars]] needs a title = \"...\" (the chart's name)");
+    CustomChart chart;
+    chart.title = title;
+    int kinds = 0;
+    std::vector<std::string> regexes;
+    if (const toml::node* n = s.find("tags")) {
+      ++kinds;
+      auto tags = as_string_list(*n);
+      if (!tags || tags->empty() || std::any_of(tags->begin(), tags->end(), [](const auto& x) { return x.empty(); })) {
+        r.error(r.where(*n), "custom_scalars.tags: expected a non-empty array of tag names, got " +
+                                 std::string(tags ? "an empty name or array" : type_name(*n)));
+      } else {
+        for (const auto& tag : *tags) regexes.push_back(regex_of_tag(tag));
+      }
+    }
+    if (const toml::node* n = s.find("regex")) {
+      ++kinds;
+      std::optional<std::vector<std::string>> list;
+      if (const auto* one = n->as_string())
+        list = std::vector<std::string>{one->get()};
+      else
+        list = as_string_list(*n);
+      if (!list || list->empty()) {
+        r.error(r.where(*n),
+                std::string("custom_scalars.regex: expected a regular expression or a non-empty array of them, got ") +
+                    type_name(*n));
+      } else {
+        for (const auto& re : *list) {
+          try {
+            if (re.empty()) throw std::regex_error(std::regex_constants::error_collate);
+            (void)std::regex(re, std::regex::ECMAScript);
+            regexes.push_back(re);
+          } catch (const std::regex_error&) {
+            r.error(r.where(*n), "custom_scalars.regex: '" + re +
+                                     "' is not a valid regular expression (TensorBoard matches tags with Python's re): "
+                                     "fix it, or list exact names under tags = [...]");
+          }
+        }
+      }
+    }
+    if (const toml::node* n = s.find("margin")) {
+      ++kinds;
+      MarginChart margin;
+      const toml::array* series = n->as_array();
+      if (series == nullptr || series->empty()) {
+        r.error(r.where(*n),
+                "custom_scalars.margin: expected an array of {value = \"...\", lower = \"...\", upper = \"...\"}");
+      } else {
+        for (const auto& item : *series) {
+          const toml::table* st = item.as_table();
+          MarginChart::Series one;
+          bool ok = st != nullptr;
+          if (ok) {
+            Section ss(r, *st, "custom_scalars.margin.");
+            ss.read("value", one.value);
+            ss.read("lower", one.lower);
+            ss.read("upper", one.upper);
+            ss.finish("in a custom_scalars.margin series");
+            ok = !one.value.empty() && !one.lower.empty() && !one.upper.empty();
+          }
+          if (!ok) {
+            r.error(r.where(item),
+                    "custom_scalars.margin: each series is {value = \"tag\", lower = \"tag\", upper = "
+                    "\"tag\"}, all three non-empty tag names");
+          } else {
+            margin.series.push_back(std::move(one));
+          }
+        }
+      }
+      chart.content = std::move(margin);
+    }
+    s.finish("in [[custom_scalars]]");
+    if (kinds != 1) {
+      r.error(at, "[[custom_scalars]] '" + title +
+                      "': give exactly one of tags = [...] (exact names), regex = [...] or "
+                      "margin = [{value, lower, upper}] (got " +
+                      std::to_string(kinds) + ")");
+      continue;
+    }
+    if (!regexes.empty()) chart.content = MultilineChart{std::move(regexes)};
+    if (category.empty() || title.empty()) continue;
+    if (auto [it, fresh] = seen.emplace(std::make_pair(category, title), at); !fresh) {
+      r.error(at, "[[custom_scalars]] chart '" + title + "' of category '" + category +
+                      "' is declared twice (first at " + it->second + ")");
+      continue;
+    }
+    auto same = std::find_if(layout.categories.begin(), layout.categories.end(),
+                             [&](const CustomCategory& c) { return c.title == category; });
+    if (same == layout.categories.end()) {
+      layout.categories.push_back({category, {}, false});
+      same = layout.categories.end() - 1;
+    }
+    same->closed = same->closed || closed;
+    same->charts.push_back(std::move(chart));
   }
 }
 
@@ -687,7 +860,8 @@ std::optional<toml::table> parse_toml(Reader& r, std::string_view text) {
 }
 
 // [sweep] is read by `trainscope sweep` (sweep_config.cpp); run and validate leave it to that.
-const std::vector<std::string> kTopLevel = {"run", "trainer", "data", "model", "hparams", "plugin", "sweep"};
+const std::vector<std::string> kTopLevel = {"run",     "trainer", "data",           "model",
+                                            "hparams", "plugin",  "custom_scalars", "sweep"};
 
 // Reads the sections of a parsed (and overridden) tree into `config`; problems go to `r`.
 void read_tree(Reader& r, const toml::table& root, const PluginCatalog& catalog, RunConfig& config) {
@@ -705,13 +879,15 @@ void read_tree(Reader& r, const toml::table& root, const PluginCatalog& catalog,
   section("model", [&](const toml::table& t) { read_model(r, t, config.model); });
   section("hparams", [&](const toml::table& t) { read_hparams(r, t, config.hparams); });
   if (const toml::node* n = root.get("plugin")) read_plugins(r, *n, catalog, config.plugins);
+  if (const toml::node* n = root.get("custom_scalars")) read_custom_scalars(r, *n, config.custom_scalars);
   for (auto&& [k, v] : root) {
     const std::string key(k.str());
     if (std::find(kTopLevel.begin(), kTopLevel.end(), key) != kTopLevel.end()) continue;
     const std::string hint = did_you_mean(key, kTopLevel);
     r.error(r.where(k, v),
             "unknown " + std::string(v.is_table() ? "table" : "key") + " '" + key + "'" +
-                (hint.empty() ? " (valid: [run], [trainer], [data], [model], [hparams], [[plugin]])" : hint));
+                (hint.empty() ? " (valid: [run], [trainer], [data], [model], [hparams], [[plugin]], [[custom_scalars]])"
+                              : hint));
   }
 }
 
@@ -834,6 +1010,32 @@ bool finite(Checker& c, const std::string& key, double v) {
   return false;
 }
 
+// [trainer.scheduler] (a table), or the string form with [trainer] step_size and gamma.
+void check_schedule_keys(Checker& c, const RunConfig& config) {
+  const auto& t = config.trainer;
+  const std::string prefix = "trainer.scheduler.";
+  std::set<std::string> given;
+  for (const auto& entry : config.locations) {
+    if (entry.first.rfind(prefix, 0) == 0) given.insert(entry.first.substr(prefix.size()));
+  }
+  if (given.empty() && t.schedule.name == "none" && t.schedule.warmup == 0) {
+    c.one_of("trainer.scheduler", t.scheduler, {"none", "step", "exponential", "cosine", "one_cycle", "plateau"},
+             "scheduler");
+    c.at_least("trainer.step_size", t.step_size, 1);
+    if (finite(c, "trainer.gamma", t.gamma)) c.positive("trainer.gamma", t.gamma);
+    return;
+  }
+  for (const auto& entry : check_schedule(t.schedule, given)) {
+    const std::string key = prefix + entry.first;
+    // A default that conflicts with another key: reported where the table is.
+    const std::string at = c.where(config.locations.count(key) ? key : std::string("trainer.scheduler"));
+    std::string hint;
+    if (entry.first == "name")
+      hint = did_you_mean(t.schedule.name, {"none", "step", "exponential", "cosine", "one_cycle", "plateau"});
+    c.problems.push_back(at + ": " + key + " " + entry.second + hint);
+  }
+}
+
 }  // namespace
 
 // The values the trainer understands. Keep in sync with the trainer's factories.
@@ -858,9 +1060,7 @@ std::vector<std::string> validate(const RunConfig& config) {
     if (t.momentum > 1) c.fail("trainer.momentum", "must be <= 1 (got " + format_double(t.momentum) + ")");
   }
   if (finite(c, "trainer.weight_decay", t.weight_decay)) c.at_least("trainer.weight_decay", t.weight_decay, 0.0);
-  c.one_of("trainer.scheduler", t.scheduler, {"none", "step", "cosine"}, "scheduler");
-  c.at_least("trainer.step_size", t.step_size, 1);
-  if (finite(c, "trainer.gamma", t.gamma)) c.positive("trainer.gamma", t.gamma);
+  check_schedule_keys(c, config);
   if (finite(c, "trainer.clip_grad_norm", t.clip_grad_norm))
     c.at_least("trainer.clip_grad_norm", t.clip_grad_norm, 0.0);
   c.one_of("trainer.precision", t.precision, {"fp32", "bf16", "fp16"}, "precision");

@@ -112,6 +112,7 @@ Run assemble_run(RunSpec spec, RunParts parts) {
       .set_val_data(r->data.val)
       .set_hparams(config.hparams)
       .set_config_text(config.text)
+      .set_custom_scalars(config.custom_scalars)
       .set_bus(&r->bus);
   if (r->dist.distributed()) {
     r->comm = std::make_shared<Communicator>(r->dist, r->trainer->device());

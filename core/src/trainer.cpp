@@ -24,6 +24,7 @@
 #include "amp.h"
 #include "step_ranges.h"
 #include "trainscope/checkpoint.h"
+#include "trainscope/custom_scalars_merge.h"
 #include "trainscope/distributed.h"
 #include "trainscope/hook_bus.h"
 #include "trainscope/hook_context.h"
@@ -107,6 +108,7 @@ struct Trainer::Impl {
   HookBus* bus = nullptr;
   std::map<std::string, OptionValue> user_hparams;
   std::string config_text;
+  CustomScalarLayout custom_scalars;  // [[custom_scalars]]
   std::FILE* progress_out = stdout;
   int progress_tty = -1;
   // Distributed (set_distributed); trainer_dist.cpp has the pieces.
@@ -157,6 +159,15 @@ struct Trainer::Impl {
 
   void emit(Hook hook) {
     if (bus != nullptr) bus->emit(hook, ctx);
+  }
+  // Every param group's lr from the scheduler, when it steps on `interval` (t: epochs or
+  // optimizer steps done): at an epoch's start or before a batch (lr_schedule.h).
+  void apply_schedule(LrInterval interval, int64_t t) {
+    if (!scheduler || scheduler->interval() != interval) return;
+    const LrClock clock{cfg.epochs, train_batches(), cfg.max_steps};
+    auto& groups = optimizer->param_groups();
+    for (size_t g = 0; g < groups.size() && g < base_lrs.size(); ++g)
+      groups[g].options().set_lr(scheduler->lr(g, base_lrs[g], t, clock));
   }
   torch::optim::Optimizer& opt() {
     if (!optimizer) optimizer = make_optimizer(cfg, model.module().parameters());
@@ -231,6 +242,10 @@ Trainer& Trainer::set_hparams(std::map<std::string, OptionValue> hparams) {
 }
 Trainer& Trainer::set_config_text(std::string text) {
   impl_->config_text = std::move(text);
+  return *this;
+}
+Trainer& Trainer::set_custom_scalars(CustomScalarLayout layout) {
+  impl_->custom_scalars = std::move(layout);
   return *this;
 }
 Trainer& Trainer::set_distributed(std::shared_ptr<Communicator> comm, const DistributedEnv& env) {
@@ -311,6 +326,7 @@ std::map<std::string, std::string> Trainer::Impl::resume(const std::string& path
   step = state.step;
   epochs_done = state.epoch;
   if (state.base_lrs.size() == base_lrs.size()) base_lrs = state.base_lrs;
+  if (scheduler) scheduler->load_state(state.scheduler_state);
   if (scaler.enabled() && state.grad_scale.defined()) {
     scaler.scale_tensor().copy_(state.grad_scale);
     scaler.growth_tracker().copy_(state.growth_tracker);
@@ -399,6 +415,7 @@ void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_
     ctx.loss_ = at::Tensor();
     skip_step = false;
     if (!taps.empty() || !taps.values().empty()) taps.clear();  // requests live for one step
+    apply_schedule(LrInterval::kStep, step);
     emit(Hook::kTrainBatchBegin);
 
     {
@@ -545,6 +562,7 @@ void Trainer::Impl::save(FitResult& result, Progress& progress) {
   state.step = step;
   state.epoch = epochs_done;
   state.base_lrs = base_lrs;
+  if (scheduler) state.scheduler_state = scheduler->state();
   if (scaler.enabled()) {
     state.grad_scale = scaler.scale_tensor();
     state.growth_tracker = scaler.growth_tracker();
@@ -682,6 +700,8 @@ FitResult Trainer::fit() {
     if (resumed && s.bus != nullptr) load_plugin_states(*s.bus, ctx, plugin_states, s.state_scratch);
     ctx.state_ = &s.state_scratch;
     s.emit(Hook::kFitBegin);
+    // After the plugins' layouts (scalars writes one at fit_begin), merged with them.
+    if (!resumed && !s.custom_scalars.categories.empty()) add_custom_scalars_merged(*s.writer, s.custom_scalars);
     for (int64_t epoch = s.epochs_done; epoch < s.cfg.epochs && !s.stop; ++epoch) {
       ctx.epoch_ = epoch;
       ctx.phase_ = Phase::kTrain;
@@ -689,12 +709,7 @@ FitResult Trainer::fit() {
       s.set_train_epoch(epoch);
       ctx.batches_per_epoch_ = s.train_batches();
       ctx.inputs_ = ctx.targets_ = ctx.outputs_ = ctx.loss_ = at::Tensor();
-      if (s.scheduler) {
-        const double factor = s.scheduler->factor(epoch, s.cfg.epochs);
-        auto& groups = s.optimizer->param_groups();
-        for (size_t g = 0; g < groups.size() && g < s.base_lrs.size(); ++g)
-          groups[g].options().set_lr(s.base_lrs[g] * factor);
-      }
+      s.apply_schedule(LrInterval::kEpoch, epoch);
       s.model.module().train();
       progress.begin_epoch(epoch, s.cfg.epochs, s.train_batches(), s.cfg.batch_size);
       s.emit(Hook::kEpochBegin);
@@ -705,7 +720,9 @@ FitResult Trainer::fit() {
       s.train_epoch(progress, loss_sum, loss_count, completed);
       const at::Tensor train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, loss_count));
 
+      bool validated = false;
       if (!s.stop && s.val.size() > 0) {
+        validated = true;
         Impl::Sums sums = s.validate(s.val, /*with_hooks=*/true);
         at::Tensor local =
             at::stack({train_loss, sums.loss, sums.correct.to(at::kFloat), sums.top5.to(at::kFloat)});
@@ -748,6 +765,11 @@ FitResult Trainer::fit() {
       progress.end_epoch(s.metrics);
       if (completed) {
         s.epochs_done = epoch + 1;
+        if (s.scheduler) {  // ReduceLROnPlateau: this epoch's metric (before the checkpoint keeps its state)
+          std::vector<double> lrs;
+          for (auto& group : s.optimizer->param_groups()) lrs.push_back(group.options().get_lr());
+          s.scheduler->observe(epoch, s.metrics, validated, lrs);
+        }
         const int64_t every = s.cfg.checkpoint_every_n_epochs;
         const bool last = s.epochs_done == s.cfg.epochs || s.stop;
         if (every > 0 && (s.epochs_done % every == 0 || last)) s.save(result, progress);

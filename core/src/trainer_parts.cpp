@@ -76,12 +76,16 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainerSection& s,
   throw std::invalid_argument("[trainer] optimizer = \"" + s.optimizer + "\" is not known (adam, adamw, sgd)");
 }
 
-std::unique_ptr<LrScheduler> make_scheduler(const TrainerSection& s) {
-  if (s.scheduler == "none" || s.scheduler.empty()) return nullptr;
-  if (s.scheduler == "step") return std::make_unique<StepLr>(s.step_size, s.gamma);
-  if (s.scheduler == "cosine") return std::make_unique<CosineLr>();
-  throw std::invalid_argument("[trainer] scheduler = \"" + s.scheduler + "\" is not known (none, step, cosine)");
+LrScheduleConfig effective_schedule(const TrainerSection& s) {
+  if (s.schedule.name != "none" || s.schedule.warmup > 0) return s.schedule;
+  LrScheduleConfig c;  // the string form: defaults, with [trainer] step_size and gamma
+  c.name = s.scheduler.empty() ? "none" : s.scheduler;
+  c.step_size = s.step_size;
+  c.gamma = s.gamma;
+  return c;
 }
+
+std::unique_ptr<LrScheduler> make_scheduler(const TrainerSection& s) { return make_lr_schedule(effective_schedule(s)); }
 
 at::Tensor clip_grad_norm(const std::vector<at::Tensor>& parameters, double max_norm) {
   std::vector<at::Tensor> grads;

@@ -16,7 +16,10 @@
 // largest cell (matplotlib's default normalisation with vmin = 0).
 //
 // Tags: confusion_matrix (image), confusion_matrix/counts (markdown text; stored by the writer
-// as confusion_matrix/counts/text_summary). Options: normalize ("true"), max_classes (100).
+// as confusion_matrix/counts/text_summary), accuracy/class/<class name> (scalars: the share of
+// the class's validation samples predicted as it, from the same counts; a class without
+// samples is not logged). Options: normalize ("true"), max_classes (100),
+// per_class_accuracy (true).
 // Cadence: the core's every_n_epochs key (default 1).
 #include <ATen/ATen.h>
 #include <trainscope/plugin.h>
@@ -189,7 +192,9 @@ std::string label_of(const std::vector<std::string>& names, int64_t c) {
 class ConfusionMatrix final : public trainscope::Plugin {
  public:
   explicit ConfusionMatrix(const trainscope::Options& opt)
-      : normalize_(parse_normalize(opt.get<std::string>("normalize"))), max_classes_(opt.get<int64_t>("max_classes")) {}
+      : normalize_(parse_normalize(opt.get<std::string>("normalize"))),
+        max_classes_(opt.get<int64_t>("max_classes")),
+        per_class_(opt.get<bool>("per_class_accuracy")) {}
 
   void on_validation_begin(trainscope::HookContext&) override { counts_ = at::Tensor(); }
 
@@ -226,6 +231,7 @@ class ConfusionMatrix final : public trainscope::Plugin {
     const auto& names = ctx.class_names();
     ctx.writer().add_text("confusion_matrix/counts", markdown(host, names), ctx.step());
     ctx.writer().add_image("confusion_matrix", render(host, names), ctx.step(), "HWC");
+    if (per_class_) log_per_class(ctx, host, names);
   }
 
  private:
@@ -338,8 +344,27 @@ class ConfusionMatrix final : public trainscope::Plugin {
     return s;
   }
 
+  // accuracy/class/<name> = counts[i][i] / row i's sum (torchmetrics' per-class accuracy,
+  // average=None), for every class with validation samples.
+  void log_per_class(trainscope::HookContext& ctx, const at::Tensor& counts, const std::vector<std::string>& names) {
+    const int64_t c = classes_;
+    const int64_t* n = counts.data_ptr<int64_t>();
+    while (static_cast<int64_t>(class_tags_.size()) < c) {
+      class_tags_.push_back("accuracy/class/" + label_of(names, static_cast<int64_t>(class_tags_.size())));
+    }
+    for (int64_t i = 0; i < c; ++i) {
+      int64_t row = 0;
+      for (int64_t j = 0; j < c; ++j) row += n[i * c + j];
+      if (row == 0) continue;
+      ctx.writer().add_scalar(class_tags_[static_cast<size_t>(i)],
+                              static_cast<double>(n[i * c + i]) / static_cast<double>(row), ctx.step());
+    }
+  }
+
   Normalize normalize_;
   int64_t max_classes_;
+  bool per_class_;
+  std::vector<std::string> class_tags_;  // "accuracy/class/<name>", made once
   int64_t classes_ = 0;
   at::Tensor counts_;  // [C * C + 1] int64 on the device: index target * C + prediction
 };
@@ -352,4 +377,6 @@ TRAINSCOPE_PLUGIN(
                                     "true (rows sum to 1), pred (columns), all (whole matrix) or none (counts)")
         .one_of({"true", "pred", "all", "none"}),
     trainscope::option<int64_t>("max_classes", 100, "largest number of classes drawn (the image grows with C squared)")
-        .min(2))
+        .min(2),
+    trainscope::option<bool>("per_class_accuracy", true,
+                             "accuracy/class/<name>: each class's validation accuracy (its diagonal cell / its row)"))

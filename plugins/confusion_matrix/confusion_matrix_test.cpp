@@ -91,6 +91,20 @@ void check_run(const PluginRun& run, const Captured& cap, const std::vector<int6
     }
   }
 
+  // accuracy/class/<name>: the final model's diagonal cell over its row, at every validation.
+  for (size_t t = 0; t < names.size(); ++t) {
+    int64_t row = 0;
+    for (int64_t v : want[t]) row += v;
+    const auto accuracy = run.scalars("accuracy/class/" + names[t]);
+    if (row == 0) {
+      EXPECT_TRUE(accuracy.empty()) << names[t] << " has no validation samples";
+      continue;
+    }
+    ASSERT_EQ(accuracy.size(), steps.size()) << names[t];
+    EXPECT_EQ(accuracy.back().first, steps.back());
+    EXPECT_NEAR(accuracy.back().second, static_cast<double>(want[t][t]) / static_cast<double>(row), 1e-6) << names[t];
+  }
+
   const auto images = run.values("confusion_matrix");
   ASSERT_EQ(images.size(), steps.size());
   int64_t max_count = 0;
@@ -134,6 +148,12 @@ TEST(ConfusionMatrixPlugin, LongClassNamesAreCutInTheImageAndPipesEscapedInTheTe
   };
   const PluginRun run = run_plugins(std::string(kPlugin) + "every_n_epochs = 2\n", s);
   check_run(run, cap, {2 * ((cap.data.train.size() + 15) / 16)}, false);
+}
+
+TEST(ConfusionMatrixPlugin, PerClassAccuracyCanBeTurnedOff) {
+  const PluginRun run = run_plugins(std::string(kPlugin) + "per_class_accuracy = false\n");
+  EXPECT_TRUE(run.has("confusion_matrix"));
+  for (const auto& tag : run.tags()) EXPECT_EQ(tag.rfind("accuracy/class/", 0), std::string::npos) << tag;
 }
 
 TEST(ConfusionMatrixPlugin, RejectsAnUnknownNormalization) {

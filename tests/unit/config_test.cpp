@@ -274,12 +274,59 @@ TEST(Config, PluginMistakes) {
             "cfg.toml:4:8: plugin 'noop' is configured twice (first at cfg.toml:2:8)");
 }
 
+TEST(Config, SchedulerTableAndCustomScalars) {
+  const RunConfig c = parse_config(R"([trainer]
+lr = 0.2
+[trainer.scheduler]
+name = "one_cycle"
+interval = "step"
+max_lr = 0.5
+anneal = "linear"
+
+[[custom_scalars]]
+category = "a"
+title = "exact"
+tags = ["x.y", "val/loss"]
+[[custom_scalars]]
+category = "b"
+title = "band"
+margin = [{value = "v", lower = "l", upper = "u"}]
+[[custom_scalars]]
+category = "a"
+title = "re"
+regex = ["^lr/", "^z"]
+closed = true
+)",
+                                   "cfg.toml", catalog());
+  EXPECT_EQ(c.trainer.scheduler, "one_cycle");
+  EXPECT_EQ(c.trainer.schedule.interval, "step");
+  EXPECT_DOUBLE_EQ(c.trainer.schedule.max_lr, 0.5);
+  EXPECT_EQ(c.trainer.schedule.anneal, "linear");
+  EXPECT_EQ(c.locations.at("trainer.scheduler.max_lr"), "cfg.toml:6:10");
+  const auto& cats = c.custom_scalars.categories;
+  ASSERT_EQ(cats.size(), 2u);
+  EXPECT_EQ(cats[0].title, "a");
+  EXPECT_TRUE(cats[0].closed);
+  ASSERT_EQ(cats[0].charts.size(), 2u);
+  EXPECT_EQ(std::get<MultilineChart>(cats[0].charts[0].content).tags,
+            (std::vector<std::string>{"^x\\.y$", "^val/loss$"}));
+  EXPECT_EQ(std::get<MultilineChart>(cats[0].charts[1].content).tags, (std::vector<std::string>{"^lr/", "^z"}));
+  const auto& series = std::get<MarginChart>(cats[1].charts[0].content).series;
+  ASSERT_EQ(series.size(), 1u);
+  EXPECT_EQ(series[0].upper, "u");
+  // The table's step_size belongs in the table; [trainer] step_size next to it is refused.
+  EXPECT_EQ(problem("[trainer]\nstep_size = 2\n[trainer.scheduler]\nname = \"step\"\n"),
+            "cfg.toml:2:13: trainer.step_size belongs to the string form (scheduler = \"step\"): with a "
+            "[trainer.scheduler] table, write step_size in that table");
+}
+
 TEST(Config, BadEnumValues) {
   EXPECT_EQ(problem("[trainer]\noptimizer = \"adm\"\n"),
             "cfg.toml:2:13: trainer.optimizer: unknown optimizer 'adm' (expected one of: adam, adamw, sgd); did you "
             "mean 'adam'?");
   EXPECT_EQ(problem("[trainer]\nscheduler = \"linear\"\n"),
-            "cfg.toml:2:13: trainer.scheduler: unknown scheduler 'linear' (expected one of: none, step, cosine)");
+            "cfg.toml:2:13: trainer.scheduler: unknown scheduler 'linear' (expected one of: none, step, exponential, "
+            "cosine, one_cycle, plateau)");
   EXPECT_EQ(problem("[trainer]\nprecision = \"fp61\"\n"),
             "cfg.toml:2:13: trainer.precision: unknown precision 'fp61' (expected one of: fp32, bf16, fp16); did you "
             "mean 'fp16'?");

@@ -613,6 +613,46 @@ TEST(Trainer, StepAndCosineSchedulersSetTheLrPerEpoch) {
   }
 }
 
+// set_scheduler in code: a subclass overriding only factor() (the original interface) acts per
+// epoch; one overriding interval() and lr() sets the lr before every batch, so the lr read at
+// train_batch_end is the one that step used.
+TEST(Trainer, SchedulersSuppliedInCodeByEpochAndByStep) {
+  struct Halving final : LrScheduler {
+    double factor(int64_t epoch, int64_t) const override { return std::pow(0.5, static_cast<double>(epoch)); }
+  };
+  struct PerStep final : LrScheduler {
+    LrInterval interval() const override { return LrInterval::kStep; }
+    double lr(size_t, double base, int64_t t, const LrClock& clock) const override {
+      return base / static_cast<double>(1 + t + 100 * clock.batches_per_epoch);
+    }
+  };
+  for (const bool per_step : {false, true}) {
+    const std::string dir = fresh_dir(per_step ? "code_step" : "code_epoch");
+    HookBus bus;
+    Probe probe;
+    std::vector<double> lrs;
+    probe.on_hook = [&](HookContext& c) {
+      if (c.hook() == Hook::kTrainBatchEnd) lrs.push_back(c.optimizer()->param_groups()[0].options().get_lr());
+    };
+    add_probe(bus, probe);
+    Trainer trainer(tiny_mlp(), run_section(dir), trainer_section(2));
+    trainer.set_train_data(tiny_data(64)).set_bus(&bus).set_progress(nullptr);  // 4 steps per epoch
+    if (per_step)
+      trainer.set_scheduler(std::make_unique<PerStep>());
+    else
+      trainer.set_scheduler(std::make_unique<Halving>());
+    const FitResult r = trainer.fit();
+    ASSERT_EQ(static_cast<int64_t>(lrs.size()), r.steps);
+    const int64_t per_epoch = r.steps / 2;
+    ASSERT_EQ(per_epoch, 4);
+    for (int64_t i = 0; i < r.steps; ++i) {
+      const double want = per_step ? 0.01 / static_cast<double>(1 + i + 100 * per_epoch)
+                                   : 0.01 * std::pow(0.5, static_cast<double>(i / per_epoch));
+      EXPECT_DOUBLE_EQ(lrs[static_cast<size_t>(i)], want) << "step " << i + 1;
+    }
+  }
+}
+
 TEST(Trainer, OptimizersAndSchedulersByName) {
   auto params = tiny_mlp()->parameters();
   for (const std::string name : {"adam", "adamw", "sgd"}) {

@@ -31,6 +31,7 @@ struct TrainingState {
   int64_t step = 0;              // optimizer steps done
   int64_t epoch = 0;             // epochs completed = the (0-based) epoch a resumed run starts with
   std::vector<double> base_lrs;  // each param group's lr before the scheduler's factor
+  std::string scheduler_state;   // LrScheduler::state() (plateau counters); empty: none
   at::Tensor grad_scale;         // fp16 grad scaler: scale and growth tracker (undefined: none)
   at::Tensor growth_tracker;
   at::Tensor cpu_rng;                                // the default CPU generator's state

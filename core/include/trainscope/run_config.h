@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "trainscope/custom_scalars.h"
 #include "trainscope/hooks.h"
+#include "trainscope/lr_schedule.h"
 #include "trainscope/options.h"
 
 namespace trainscope {
@@ -57,9 +59,13 @@ struct TrainerSection {
   double lr = 1e-3;
   double momentum = 0.9;           // sgd
   double weight_decay = 0.0;
-  std::string scheduler = "none";  // none | step | cosine
-  int64_t step_size = 1;           // step scheduler: epochs per decay
-  double gamma = 0.1;              // step scheduler: decay factor
+  // The string form: none | step | exponential | cosine | one_cycle | plateau, per epoch, with
+  // step_size and gamma below and every other key at its default. A [trainer.scheduler]
+  // table fills `schedule` instead (and sets this to its name): see lr_schedule.h.
+  std::string scheduler = "none";
+  int64_t step_size = 1;           // step scheduler (string form): epochs per decay
+  double gamma = 0.1;              // step / exponential scheduler (string form): decay factor
+  LrScheduleConfig schedule;       // [trainer.scheduler]; used when schedule.name != "none" or it warms up
   double clip_grad_norm = 0.0;     // 0: off
   std::string precision = "fp32";  // fp32 | bf16 | fp16 (mixed precision on CUDA)
   int64_t log_every_n_steps = 50;  // console progress cadence (no GPU sync per step)
@@ -98,6 +104,9 @@ struct RunConfig {
   ModelSection model;
   std::map<std::string, OptionValue> hparams;  // the [hparams] table
   std::vector<PluginConfig> plugins;           // enabled and disabled, in [[plugin]] file order
+  // The [[custom_scalars]] tables: a custom-scalars layout the trainer writes into the run at
+  // fit_begin, merged with the layout plugins wrote (docs/lr_schedules.md, last section).
+  CustomScalarLayout custom_scalars;
   // Where each value came from, for messages: "trainer.lr" -> "run.toml:7:6" (or
   // "--set trainer.lr=0.1"). Filled by the TOML loader; empty when built in code.
   std::map<std::string, std::string> locations;

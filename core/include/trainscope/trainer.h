@@ -34,6 +34,7 @@
 
 #include "trainscope/data.h"
 #include "trainscope/export.h"
+#include "trainscope/lr_schedule.h"
 #include "trainscope/models.h"
 #include "trainscope/options.h"
 #include "trainscope/run_config.h"
@@ -48,12 +49,8 @@ class HookBus;
 class Communicator;
 struct DistributedEnv;
 
-// Learning-rate schedule by epoch: each param group's lr = base lr * factor(epoch, epochs).
-class TRAINSCOPE_API LrScheduler {
- public:
-  virtual ~LrScheduler() = default;
-  virtual double factor(int64_t epoch, int64_t epochs) const = 0;
-};
+// LrScheduler (lr_schedule.h): each param group's lr = base lr * factor(epoch, epochs), or
+// per step / per epoch from lr() for the schedules of [trainer.scheduler].
 
 // gamma ^ (epoch / step_size), as torch.optim.lr_scheduler.StepLR.
 class TRAINSCOPE_API StepLr final : public LrScheduler {
@@ -85,8 +82,12 @@ TRAINSCOPE_API void seed_everything(uint64_t seed);
 // weight_decay. Throws std::invalid_argument for other names.
 TRAINSCOPE_API std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainerSection& section,
                                                                        const std::vector<at::Tensor>& parameters);
-// none (null) | step | cosine.
+// The section's schedule: its [trainer.scheduler] table (section.schedule) when that names
+// one, else the string form (section.scheduler with section.step_size and section.gamma).
+// Null for "none". Throws std::invalid_argument for values check_schedule() refuses.
 TRAINSCOPE_API std::unique_ptr<LrScheduler> make_scheduler(const TrainerSection& section);
+// The schedule make_scheduler() builds, as a table (the string form filled in).
+TRAINSCOPE_API LrScheduleConfig effective_schedule(const TrainerSection& section);
 // Scales the gradients of `parameters` so that their global L2 norm is at most `max_norm`, as
 // torch::nn::utils::clip_grad_norm_, but on the device: no host read of the norm. Returns the
 // norm before clipping as a 0-d device tensor (undefined when no parameter has a gradient).
@@ -127,6 +128,9 @@ class TRAINSCOPE_API Trainer {
   // [hparams] table; the trainer adds lr, batch_size, optimizer and epochs.
   Trainer& set_hparams(std::map<std::string, OptionValue> hparams);
   Trainer& set_config_text(std::string text);
+  // A custom-scalars layout written at the start of a fresh fit (not on resume: the run holds
+  // it), after the plugins' fit_begin and merged with the layout they wrote there.
+  Trainer& set_custom_scalars(CustomScalarLayout layout);
   // Data-parallel training over `comm` (distributed.h; null or world size 1: one process).
   // trainer.batch_size stays the global batch: each rank takes batch_size / world_size
   // samples of its shard per step. `env` gives rank_logs, report_dir. See docs/distributed.md.

@@ -6,9 +6,13 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <map>
+#include <mutex>
 #include <set>
 #include <string>
 
+#include "trainscope/custom_scalars_merge.h"
 #include "trainscope/limits.h"
 #include "trainscope/summary_writer.h"
 
@@ -72,11 +76,62 @@ void check_layout(std::string_view api, const CustomScalarLayout& layout) {
   }
 }
 
+// The last layout written through each live SummaryWriter (for add_custom_scalars_merged).
+struct Remembered {
+  std::mutex mu;
+  std::map<const SummaryWriter*, CustomScalarLayout> layouts;
+};
+Remembered& remembered() {
+  static Remembered* r = new Remembered();  // never destroyed: writers may close at exit
+  return *r;
+}
+
 }  // namespace
 
 void SummaryWriter::add_custom_scalars(const CustomScalarLayout& layout) {
   check_layout("add_custom_scalars", layout);
   writer_->add(detail::kCustomScalarsTag, 0, detail::custom_scalars_tensor(layout));
+  auto& r = remembered();
+  std::lock_guard lk(r.mu);
+  r.layouts[this] = layout;
+}
+
+CustomScalarLayout merge_layouts(const CustomScalarLayout& first, const CustomScalarLayout& second) {
+  CustomScalarLayout out = first;
+  for (const CustomCategory& category : second.categories) {
+    auto same = std::find_if(out.categories.begin(), out.categories.end(),
+                             [&](const CustomCategory& c) { return c.title == category.title; });
+    if (same == out.categories.end()) {
+      out.categories.push_back(category);
+      continue;
+    }
+    same->closed = same->closed || category.closed;
+    for (const CustomChart& chart : category.charts) {
+      auto old = std::find_if(same->charts.begin(), same->charts.end(),
+                              [&](const CustomChart& c) { return c.title == chart.title; });
+      if (old == same->charts.end())
+        same->charts.push_back(chart);
+      else
+        *old = chart;
+    }
+  }
+  return out;
+}
+
+void add_custom_scalars_merged(SummaryWriter& writer, const CustomScalarLayout& layout) {
+  CustomScalarLayout before;
+  {
+    auto& r = remembered();
+    std::lock_guard lk(r.mu);
+    if (auto it = r.layouts.find(&writer); it != r.layouts.end()) before = it->second;
+  }
+  writer.add_custom_scalars(merge_layouts(before, layout));
+}
+
+void detail::forget_custom_scalars(const SummaryWriter* writer) {
+  auto& r = remembered();
+  std::lock_guard lk(r.mu);
+  r.layouts.erase(writer);
 }
 
 void SummaryWriter::add_custom_scalars_multilinechart(const std::vector<std::string>& tags, std::string_view category,

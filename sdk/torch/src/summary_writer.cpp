@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "tensor_payloads.h"
+#include "trainscope/custom_scalars_merge.h"
 #include "trainscope/limits.h"
 #include "trainscope/wire/dashboards/text.h"
 
@@ -91,6 +92,7 @@ SummaryWriter::SummaryWriter(std::string log_dir, SummaryWriterOptions options)
 }
 
 SummaryWriter::~SummaryWriter() {
+  detail::forget_custom_scalars(this);
   // Nothing may leave a destructor (during stack unwinding it would terminate the process).
   try {
     bool open = false;
