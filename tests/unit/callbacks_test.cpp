@@ -273,6 +273,48 @@ TEST(MultiModel, ACheckpointWithoutANamedModelIsAnErrorNamingIt) {
   }
 }
 
+TEST(MultiModel, AStepEmitsInBatchHooksWithTheModelItNames) {
+  auto trainer = make_trainer(fresh_dir("mm_emit"), 1);
+  auto other = torch::nn::Linear(64, 4);
+  const Model* primary = &trainer->model();
+  auto opt = std::make_shared<torch::optim::SGD>(other->parameters(), torch::optim::SGDOptions(0.1));
+  trainer->set_models({{"other", other.ptr()}}).set_optimizers({{"other", opt}});
+  std::vector<std::string> seen;
+  std::string refused;
+  trainer->set_train_step([&](TrainStep& s) {
+    auto& o = *s.model("other").as<torch::nn::Linear>();
+    s.optimizer("other").zero_grad();
+    const auto loss = torch::nn::functional::cross_entropy(o.forward(s.inputs().flatten(1)), s.targets());
+    s.report_loss("other", loss);
+    loss.backward();
+    s.emit(Hook::kAfterBackward, "other", "other");
+    s.optimizer("other").step();
+    try {
+      s.emit(Hook::kEpochEnd);
+    } catch (const std::invalid_argument& e) {
+      refused = e.what();
+    }
+  });
+  HookBus& bus = trainer->callbacks();
+  bus.on(Hook::kAfterBackward, [&](HookContext& ctx) {
+    const bool named = &ctx.model() == other.get() && ctx.optimizer() == opt.get();
+    const bool loss = ctx.loss().defined() && ctx.loss().equal(ctx.losses().at("other"));
+    const bool grads = other->weight.grad().defined();
+    seen.push_back(std::string(named ? "named" : "primary") + (loss ? "+loss" : "") + (grads ? "+grads" : ""));
+  });
+  bus.on(Hook::kTrainBatchEnd,
+         [&](HookContext& ctx) { seen.push_back(&ctx.model() == &primary->module() ? "end:primary" : "end:other"); });
+  const FitResult r = trainer->fit();
+  ASSERT_EQ(r.steps, kSamples / kBatch);
+  std::vector<std::string> want;
+  for (int64_t i = 0; i < r.steps; ++i) {
+    want.push_back("named+loss+grads");
+    want.push_back("end:primary");  // restored after the emit
+  }
+  EXPECT_EQ(seen, want);
+  EXPECT_NE(refused.find("epoch_end is not a hook inside a batch"), std::string::npos) << refused;
+}
+
 TEST(MultiModel, UserStepRefusesSettingsItWouldIgnore) {
   auto clip = std::make_unique<Trainer>(Model(tiny_mlp()), run_section(fresh_dir("mm_clip")), [] {
     TrainerSection c = trainer_section(1, kBatch);
