@@ -95,6 +95,40 @@ TEST(Callbacks, PluginClassGetsOnlyItsHooksAtItsCadence) {
   EXPECT_TRUE(timed);  // in the plugin cost table like a library's plugin
 }
 
+// Checkpoint state under the callback's name, as a plugin's: counts steps across a resume.
+class Tally final : public Plugin {
+ public:
+  void on_train_batch_end(HookContext&) override { ++steps; }
+  void on_save_checkpoint(HookContext& ctx) override { ctx.state() = std::to_string(steps); }
+  void on_load_checkpoint(HookContext& ctx) override { loaded = ctx.state(); }
+  int64_t steps = 0;
+  std::string loaded = "(not called)";
+};
+
+TEST(Callbacks, ClassStateRoundTripsThroughACheckpoint) {
+  const std::string dir = fresh_dir("cb_state");
+  const auto trainer_with = [&](int64_t epochs, Tally*& out) {
+    auto cfg = trainer_section(epochs, kBatch);
+    cfg.checkpoint_every_n_epochs = 1;
+    cfg.resume = "auto";
+    auto t = std::make_unique<Trainer>(Model(tiny_mlp()), run_section(dir), cfg);
+    t->set_train_data(tiny_data(kSamples)).set_progress(nullptr);
+    auto tally = std::make_unique<Tally>();
+    out = tally.get();
+    t->callbacks().add_plugin(std::move(tally), {.name = "tally"});
+    return t;
+  };
+  Tally* first = nullptr;
+  trainer_with(2, first)->fit();
+  EXPECT_EQ(first->steps, 2 * kSamples / kBatch);
+  EXPECT_EQ(first->loaded, "(not called)");  // a fresh run loads nothing
+  Tally* second = nullptr;
+  auto t = trainer_with(3, second);
+  t->fit();
+  EXPECT_EQ(second->loaded, std::to_string(2 * kSamples / kBatch));  // what "tally" saved at epoch 2
+  EXPECT_EQ(second->steps, kSamples / kBatch);                       // the resumed epoch only
+}
+
 TEST(Callbacks, AnExceptionDisablesOnlyThatCallbackAsForAPlugin) {
   auto trainer = make_trainer(fresh_dir("cb_throw"));
   HookBus& bus = trainer->callbacks();
