@@ -75,7 +75,7 @@ fi
 # Sizes: the GPU run trains on the whole staged data; the dry run keeps every run tiny.
 if [[ $TS_MODE == gpu ]]; then
   MAIN_SIZE=(--set trainer.epochs=1)
-  DCGAN_SIZE=(--epochs 1 --limit 12800)
+  DCGAN_SIZE=(--set trainer.epochs=1 --set data.train_limit=12800)
   SEARCH_SIZE=(--lr 0.001,0.01 --batch-size 64 --optimizer adam,sgd --set trainer.epochs=1)
   SEARCH_SESSIONS=4
   WORDS_SIZE=(--epochs 1)
@@ -84,7 +84,8 @@ if [[ $TS_MODE == gpu ]]; then
   TEST_JOBS=8
 else
   MAIN_SIZE=(--set trainer.epochs=2 --set data.train_limit=3200 --set data.val_limit=256)  # 100 steps
-  DCGAN_SIZE=(--epochs 1 --limit 384 --batch-size 64 --width 8 --nz 16 --log-every 2 --samples 16)
+  DCGAN_SIZE=(--set trainer.epochs=1 --set data.train_limit=384 --set trainer.batch_size=64 --width 8 --nz 16
+              --set trainer.log_every_n_steps=2 --samples 16)
   SEARCH_SIZE=(--lr 0.001,0.01 --batch-size 64 --optimizer adam --set trainer.epochs=1
                --set data.train_limit=192 --set data.val_limit=64)
   SEARCH_SESSIONS=2
@@ -265,11 +266,14 @@ step_conformance() {
 
 step_dcgan() {
   local run=$WORK/dcgan/run
-  run_logged dcgan "$G/bin/dcgan" --device "$DEVICE" --data "$DATA" --log-dir "$run" "${DCGAN_SIZE[@]}" || return 1
-  judge "$run" --run . --expect 'scalars loss/discriminator' --expect 'scalars loss/generator' --expect 'scalars D/x' \
+  run_logged dcgan "$G/bin/dcgan" --config examples/dcgan/dcgan.toml --path "$PWD/$G/plugins" \
+    --set "run.device=\"$DEVICE\"" --set "run.log_dir=\"$WORK/dcgan\"" --set 'run.name="run"' \
+    --set "data.path=\"$DATA\"" "${DCGAN_SIZE[@]}" || return 1
+  no_disabled_plugin dcgan
+  judge "$run" --run . --expect 'scalars train/discriminator' --expect 'scalars train/generator' --expect 'scalars D/x' \
     --expect 'scalars D/G_z' --expect 'scalars D/G_z_after' --expect 'images samples/fixed_noise' \
-    --expect 'images samples/real' --expect 'histograms generator/deconv1\.weight' \
-    --expect 'histograms discriminator/conv1\.weight'
+    --expect 'images samples/real' --expect 'histograms weights/generator/deconv1\.weight' \
+    --expect 'histograms weights/discriminator/conv1\.weight'
 }
 
 step_hparam_search() {

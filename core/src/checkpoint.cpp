@@ -79,6 +79,57 @@ void write_durably(const std::string& path,
   sync_dir(fs::path(path).parent_path());
 }
 
+namespace {
+
+// Named parts: names need not be valid archive keys, so a list of names and one sub-archive
+// per position ("part_model_0", "part_optimizer_0", ...).
+void write_parts(torch::serialize::OutputArchive& archive, const CheckpointParts& parts) {
+  c10::List<std::string> model_names, optimizer_names;
+  int64_t i = 0;
+  for (const auto& [name, module] : parts.models) {
+    torch::serialize::OutputArchive sub;
+    module->save(sub);
+    archive.write("part_model_" + std::to_string(i++), sub);
+    model_names.push_back(name);
+  }
+  i = 0;
+  for (const auto& [name, optimizer] : parts.optimizers) {
+    torch::serialize::OutputArchive sub;
+    optimizer->save(sub);
+    archive.write("part_optimizer_" + std::to_string(i++), sub);
+    optimizer_names.push_back(name);
+  }
+  archive.write("part_model_names", c10::IValue(model_names));
+  archive.write("part_optimizer_names", c10::IValue(optimizer_names));
+}
+
+template <typename T>
+void read_part(torch::serialize::InputArchive& archive, const char* kind, const std::string& name, T& target) {
+  c10::IValue names;
+  const std::string list = std::string("part_") + kind + "_names";
+  int64_t index = -1;
+  if (archive.try_read(list, names)) {
+    auto l = names.toList();
+    for (size_t i = 0; i < l.size(); ++i) {
+      if (l.get(i).toStringRef() == name) index = static_cast<int64_t>(i);
+    }
+  }
+  if (index < 0) {
+    throw std::runtime_error(std::string("it holds no ") + kind + " named '" + name +
+                             "' (was it written by a trainer with the same set_models / set_optimizers?)");
+  }
+  torch::serialize::InputArchive sub;
+  archive.read(std::string("part_") + kind + "_" + std::to_string(index), sub);
+  target.load(sub);
+}
+
+void read_parts(torch::serialize::InputArchive& archive, const CheckpointParts& parts) {
+  for (const auto& [name, module] : parts.models) read_part(archive, "model", name, *module);
+  for (const auto& [name, optimizer] : parts.optimizers) read_part(archive, "optimizer", name, *optimizer);
+}
+
+}  // namespace
+
 void capture_rng(TrainingState& state) {
   {
     auto gen = at::globalContext().defaultGenerator(c10::DeviceType::CPU);
@@ -113,6 +164,11 @@ void restore_rng(const TrainingState& state) {
 
 void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                      const TrainingState& state) {
+  save_checkpoint(path, model, optimizer, state, CheckpointParts{});
+}
+
+void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                     const TrainingState& state, const CheckpointParts& parts) {
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(kCheckpointFormat));
   archive.write("step", c10::IValue(state.step));
@@ -137,6 +193,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   for (size_t i = 0; i < state.cuda_rng.size(); ++i) {
     archive.write("rng_cuda_" + std::to_string(i), state.cuda_rng[i], /*is_buffer=*/true);
   }
+  write_parts(archive, parts);
   // Plugin names need not be valid archive keys: store two parallel lists.
   c10::List<std::string> names, states;
   for (const auto& [name, blob] : state.plugin_states) {
@@ -166,6 +223,11 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
 
 TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                               const c10::Device& device) {
+  return load_checkpoint(path, model, optimizer, device, CheckpointParts{});
+}
+
+TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                              const c10::Device& device, const CheckpointParts& parts) {
   if (!fs::is_regular_file(path)) throw std::runtime_error(path + ": no such checkpoint");
   torch::serialize::InputArchive archive;
   try {
@@ -197,6 +259,7 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
       if (!archive.try_read("optimizer", opt_archive)) throw std::runtime_error("it holds no optimizer state");
       optimizer->load(opt_archive);
     }
+    read_parts(archive, parts);
     // Each read into an undefined tensor: reading into a defined one would write into it.
     if (at::Tensor scale; archive.try_read("grad_scale", scale, /*is_buffer=*/true)) {
       state.grad_scale = scale;

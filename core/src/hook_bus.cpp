@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <numeric>
+#include <stdexcept>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
@@ -64,6 +65,7 @@ bool fires_always(const Cadence& c) {
 
 struct HookBus::Entry {
   std::unique_ptr<PluginInstance> instance;
+  std::unique_ptr<Plugin> owned;  // an in-process callback (add_in_process)
   PluginConfig config;
   std::string name;
   Plugin* plugin = nullptr;
@@ -284,6 +286,69 @@ std::string HookBus::timing_report() const {
                 all_calls ? all_seconds * 1e6 / all_calls : 0.0);
   out += line;
   return out;
+}
+
+// ---- In-process callbacks ----------------------------------------------------------------
+
+namespace {
+
+// One function per hook; the bus calls on_<hook> only for the hooks in its mask.
+class FunctionPlugin final : public Plugin {
+ public:
+  FunctionPlugin(Hook hook, Callback fn) : hook_(hook), fn_(std::move(fn)) {}
+#define TRAINSCOPE_HOOK_FN_(E, n, c, doc) \
+  void on_##n(HookContext& ctx) override { call(Hook::k##E, ctx); }
+  TRAINSCOPE_HOOK_TABLE(TRAINSCOPE_HOOK_FN_)
+#undef TRAINSCOPE_HOOK_FN_
+
+ private:
+  void call(Hook hook, HookContext& ctx) {
+    if (hook == hook_) fn_(ctx);
+  }
+  Hook hook_;
+  Callback fn_;
+};
+
+}  // namespace
+
+std::string HookBus::on(Hook hook, Callback fn, CallbackOptions options) {
+  if (!fn) throw std::invalid_argument("HookBus::on: the callback for " + std::string(hook_name(hook)) + " is empty");
+  if (hook == Hook::kCount) throw std::invalid_argument("HookBus::on: Hook::kCount is not a hook");
+  return add_in_process(std::make_unique<FunctionPlugin>(hook, std::move(fn)), hook_bit(hook), std::move(options));
+}
+
+std::string HookBus::add_in_process(std::unique_ptr<Plugin> plugin, HookMask hooks, CallbackOptions options) {
+  if (!plugin) throw std::invalid_argument("HookBus::add_plugin: the plugin is null");
+  if (options.every_n_steps < 0 || options.every_n_epochs < 1) {
+    throw std::invalid_argument("callback '" + options.name + "': every_n_steps must be >= 0 and every_n_epochs >= 1");
+  }
+  std::string name = options.name.empty() ? "callback" + std::to_string(entries_.size() + 1) : options.name;
+  const auto taken = [this](const std::string& n) {
+    return std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) { return e->name == n; });
+  };
+  if (taken(name)) {
+    int k = 2;
+    while (taken(name + "#" + std::to_string(k))) ++k;
+    name += "#" + std::to_string(k);
+  }
+  auto e = std::make_unique<Entry>();
+  e->name = name;
+  e->config.name = name;
+  e->config.cadence = {options.every_n_steps, options.every_n_epochs, std::move(options.at_steps), options.train,
+                       options.validation};
+  std::sort(e->config.cadence.at_steps.begin(), e->config.cadence.at_steps.end());
+  e->config.on_error = options.on_error;
+  e->config.source = "callback '" + name + "'";
+  e->owned = std::move(plugin);
+  e->plugin = e->owned.get();
+  // Virtual dispatch on the base class; the same catch-everything wrapper as a library's.
+  e->invoke = &detail::invoke_hook<Plugin>;
+  e->options = &e->config.options;
+  e->hooks = hooks;
+  e->always = fires_always(e->config.cadence);
+  entries_.push_back(std::move(e));
+  rebuild_subscribers();
+  return name;
 }
 
 size_t HookBus::size() const { return entries_.size(); }

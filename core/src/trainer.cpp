@@ -12,6 +12,7 @@
 #include <torch/optim/optimizer.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -100,7 +101,7 @@ struct Trainer::Impl {
   TrainerSection cfg;
   c10::Device device{c10::kCPU};
   TensorDataset train, val;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::shared_ptr<torch::optim::Optimizer> optimizer;  // shared: also one of named_optimizers
   bool optimizer_from_code = false;
   std::unique_ptr<LrScheduler> scheduler;
   bool scheduler_from_code = false;
@@ -119,6 +120,21 @@ struct Trainer::Impl {
   int64_t val_real = 0;      // how many of them are real (the padding comes last)
   std::vector<at::Tensor> report_losses;  // TRAINSCOPE_DIST_REPORT: local per-step losses
   std::string report_epochs;              // and per-epoch local sums (JSON objects)
+  // Several models and a user step (set_models, set_optimizers, set_train_step, callbacks);
+  // the pieces are at the end of this file.
+  NamedModules named_models;
+  NamedOptimizers named_optimizers;
+  TrainStepFn train_step;
+  std::unique_ptr<HookBus> own_bus;
+  std::map<std::string, torch::nn::Module*> model_map;  // ctx.models()
+  std::map<std::string, torch::optim::Optimizer*> optimizer_map;
+  std::map<std::string, at::Tensor> step_losses, step_outputs;  // of the current batch
+  std::map<std::string, at::Tensor> loss_sums;                  // per named loss, of the epoch
+  // The primary names and optimizer, the maps.
+  void prepare_models();
+  CheckpointParts extra_parts() const;
+  void train_epoch_user(Progress& progress, at::Tensor& loss_sum, int64_t& loss_count, bool& completed);
+  void named_loss_metrics(int64_t batches);
 
   // ---- State of one fit ----
   std::unique_ptr<BatchLoader> train_loader;
@@ -257,6 +273,35 @@ Trainer& Trainer::set_distributed(std::shared_ptr<Communicator> comm, const Dist
   }
   return *this;
 }
+Trainer& Trainer::set_models(NamedModules models) {
+  for (const auto& [name, module] : models) {
+    if (name.empty() || !module)
+      throw std::invalid_argument("Trainer::set_models: every model needs a name and a module");
+    module->to(impl_->device);
+  }
+  impl_->named_models = std::move(models);
+  return *this;
+}
+Trainer& Trainer::set_optimizers(NamedOptimizers optimizers) {
+  for (const auto& [name, optimizer] : optimizers) {
+    if (name.empty() || !optimizer) {
+      throw std::invalid_argument("Trainer::set_optimizers: every optimizer needs a name and an optimizer");
+    }
+  }
+  impl_->named_optimizers = std::move(optimizers);
+  return *this;
+}
+Trainer& Trainer::set_train_step(TrainStepFn step) {
+  impl_->train_step = std::move(step);
+  return *this;
+}
+HookBus& Trainer::callbacks() {
+  if (impl_->bus == nullptr) {
+    impl_->own_bus = std::make_unique<HookBus>();
+    impl_->bus = impl_->own_bus.get();
+  }
+  return *impl_->bus;
+}
 Trainer& Trainer::set_progress(std::FILE* out, int tty) {
   impl_->progress_out = out;
   impl_->progress_tty = tty;
@@ -279,6 +324,7 @@ void Trainer::Impl::prepare() {
   autocast = autocast_dtype != c10::kFloat;
   scaler = autocast_dtype == c10::kHalf ? detail::GradScaler(device) : detail::GradScaler();
   if (!scheduler_from_code) scheduler = make_scheduler(cfg);
+  prepare_models();
   opt();
   params.clear();
   for (const auto& p : model.module().parameters()) {
@@ -317,7 +363,7 @@ std::string Trainer::Impl::resume_path() const {
 }
 
 std::map<std::string, std::string> Trainer::Impl::resume(const std::string& path) {
-  TrainingState state = load_checkpoint(path, model.module(), optimizer.get(), device);
+  TrainingState state = load_checkpoint(path, model.module(), optimizer.get(), device, extra_parts());
   // What the run logged after this checkpoint is cut off: the resumed fit logs it again.
   if (run.log && !dist()) {
     for (auto& m : cut_event_files(run_dir(), state)) cut_messages.push_back(std::move(m));
@@ -384,6 +430,10 @@ void Trainer::Impl::fill_context() {
     return forward_with(x, *tap_set);
   };
   ctx.forward_ = &forward_fn;
+  ctx.models_ = &model_map;
+  ctx.optimizers_ = &optimizer_map;
+  ctx.losses_ = &step_losses;
+  ctx.named_outputs_ = &step_outputs;
 }
 
 at::Tensor Trainer::Impl::forward_with(const at::Tensor& x, TapSet& tap_set) {
@@ -592,7 +642,7 @@ void Trainer::Impl::save(FitResult& result, Progress& progress) {
         state.event_files = event_file_sizes(run_dir());
         if (ec) state.event_run_dir.clear();
       }
-      save_checkpoint(path, model.module(), optimizer.get(), state);
+      save_checkpoint(path, model.module(), optimizer.get(), state, extra_parts());
       result.last_checkpoint = path;
       return;
     } catch (const std::exception& e) {
@@ -717,7 +767,11 @@ FitResult Trainer::fit() {
       at::Tensor loss_sum = at::zeros({}, f);
       int64_t loss_count = 0;
       bool completed = false;
-      s.train_epoch(progress, loss_sum, loss_count, completed);
+      if (s.train_step) {
+        s.train_epoch_user(progress, loss_sum, loss_count, completed);
+      } else {
+        s.train_epoch(progress, loss_sum, loss_count, completed);
+      }
       const at::Tensor train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, loss_count));
 
       bool validated = false;
@@ -757,6 +811,7 @@ FitResult Trainer::fit() {
       } else if (loss_count > 0) {
         s.metrics["train/loss"] = train_loss.item<double>();
       }
+      if (s.train_step) s.named_loss_metrics(loss_count);
       ctx.batch_index_ = 0;
       ctx.batches_per_epoch_ = s.train_batches();
       ctx.inputs_ = ctx.targets_ = ctx.outputs_ = ctx.loss_ = at::Tensor();
@@ -914,6 +969,161 @@ void Trainer::Impl::write_report(const std::string&) {
   std::ofstream out(std::filesystem::path(denv.report_dir) / ("rank" + std::to_string(denv.rank) + ".json"));
   out << "{\"rank\": " << denv.rank << ", \"world_size\": " << denv.world_size << ",\n  \"step_loss\": [" << losses
       << "],\n  \"epochs\": [\n    " << report_epochs << "]}\n";
+}
+
+}  // namespace trainscope
+
+// ---- Several models and a user train step (docs/callbacks.md) ----------------------------
+
+namespace trainscope {
+
+void Trainer::Impl::prepare_models() {
+  if (train_step) {
+    if (dist()) throw std::invalid_argument("Trainer::set_train_step: a user train step does not run distributed");
+    if (autocast) {
+      throw std::invalid_argument(
+          "Trainer::set_train_step: [trainer] precision = \"" + cfg.precision +
+          "\" is not applied to a user train step: set it to \"fp32\" and autocast in the step");
+    }
+    if (cfg.clip_grad_norm > 0) {
+      throw std::invalid_argument(
+          "Trainer::set_train_step: [trainer] clip_grad_norm is not applied to a user train step: set it to 0 and "
+          "call trainscope::clip_grad_norm in the step");
+    }
+  }
+  std::string primary = "model";
+  model_map.clear();
+  for (const auto& [name, module] : named_models) {
+    if (model_map.count(name) != 0) throw std::invalid_argument("Trainer::set_models: two models named '" + name + "'");
+    model_map[name] = module.get();
+    if (module.get() == &model.module()) primary = name;
+  }
+  if (model_map.count(primary) == 0) {
+    if (model_map.count("model") != 0) {
+      throw std::invalid_argument(
+          "Trainer::set_models: the constructor's model is not among them and the name \"model\" is taken");
+    }
+    model_map["model"] = &model.module();
+  }
+  optimizer_map.clear();
+  for (const auto& [name, opt_ptr] : named_optimizers) {
+    if (optimizer_map.count(name) != 0) {
+      throw std::invalid_argument("Trainer::set_optimizers: two optimizers named '" + name + "'");
+    }
+    optimizer_map[name] = opt_ptr.get();
+  }
+  if (!named_optimizers.empty()) {
+    auto it = std::find_if(named_optimizers.begin(), named_optimizers.end(),
+                           [&](const auto& item) { return item.first == primary; });
+    optimizer = it != named_optimizers.end() ? it->second : named_optimizers.front().second;
+    optimizer_from_code = true;
+  }
+  opt();
+  bool listed = false;
+  for (const auto& [name, p] : optimizer_map) listed = listed || p == optimizer.get();
+  if (!listed) {
+    if (optimizer_map.count(primary) != 0) {
+      throw std::invalid_argument("Trainer::set_optimizers: the name '" + primary + "' is taken");
+    }
+    optimizer_map[primary] = optimizer.get();
+  }
+}
+
+CheckpointParts Trainer::Impl::extra_parts() const {
+  CheckpointParts parts;
+  for (const auto& [name, module] : model_map) {
+    if (module != &model.module()) parts.models[name] = module;
+  }
+  for (const auto& [name, p] : optimizer_map) {
+    if (p != optimizer.get()) parts.optimizers[name] = p;
+  }
+  return parts;
+}
+
+// The epoch loop around a user step: the same batch order, counters, hooks at the batch's
+// ends, console interval, overhead scalars, max_steps and stop checks as train_epoch.
+void Trainer::Impl::train_epoch_user(Progress& progress, at::Tensor& loss_sum, int64_t& loss_count, bool& completed) {
+  const int64_t interval = std::max<int64_t>(1, cfg.log_every_n_steps);
+  const bool timed = bus != nullptr && bus->size() > 0;
+  const int64_t batches = train_batches();
+  completed = false;
+  for (auto& [name, sum] : loss_sums) sum.zero_();
+  for (int64_t b = 0; b < batches; ++b) {
+    Batch batch = train_batch(b);
+    ctx.batch_index_ = b;
+    ctx.inputs_ = batch.inputs;
+    ctx.targets_ = batch.targets;
+    ctx.outputs_ = at::Tensor();
+    ctx.loss_ = at::Tensor();
+    step_losses.clear();
+    step_outputs.clear();
+    skip_step = false;
+    if (!taps.empty() || !taps.values().empty()) taps.clear();
+    emit(Hook::kTrainBatchBegin);
+
+    at::Tensor first_loss;
+    TrainStep ts;
+    ts.inputs_ = batch.inputs;
+    ts.targets_ = batch.targets;
+    ts.step_ = step + 1;
+    ts.epoch_ = ctx.epoch_;
+    ts.batch_index_ = b;
+    ts.device_ = device;
+    ts.models_ = &model_map;
+    ts.optimizers_ = &optimizer_map;
+    ts.losses_ = &step_losses;
+    ts.outputs_ = &step_outputs;
+    ts.first_loss_ = &first_loss;
+    ts.ctx_ = &ctx;
+    ts.bus_ = bus;
+    train_step(ts);
+
+    ctx.loss_ = first_loss;
+    ctx.outputs_ = step_outputs.empty() ? at::Tensor() : step_outputs.begin()->second;
+    ctx.step_ = ++step;
+    for (const auto& [name, value] : step_losses) {
+      at::Tensor& sum = loss_sums[name];
+      if (!sum.defined()) sum = at::zeros({}, value.options().dtype(at::kFloat));
+      sum.add_(value.to(at::kFloat));
+    }
+    if (first_loss.defined()) {
+      loss_sum.add_(first_loss.to(at::kFloat));
+      ++loss_count;
+    }
+    emit(Hook::kTrainBatchEnd);
+
+    if (step % interval == 0 || b + 1 == batches) {
+      if (progress.enabled()) {
+        progress.update(b + 1, step, first_loss.defined() ? first_loss.item<double>() : std::nan(""));
+      }
+      if (timed) {
+        for (const auto& [name, seconds] : bus->take_overhead()) {
+          writer->add_scalar("trainscope/overhead/" + name, seconds, step);
+        }
+      }
+    }
+    if (cfg.max_steps > 0 && step >= cfg.max_steps && !stop) {
+      stop = true;
+      stop_reason = "max_steps (" + std::to_string(cfg.max_steps) + ") reached";
+    }
+    if (stop) {
+      completed = b + 1 == batches;
+      return;
+    }
+  }
+  completed = true;
+}
+
+// train/<name>: each reported loss's mean over the epoch's batches (one read of the device).
+void Trainer::Impl::named_loss_metrics(int64_t batches) {
+  if (loss_sums.empty() || batches <= 0) return;
+  std::vector<at::Tensor> sums;
+  for (const auto& [name, sum] : loss_sums) sums.push_back(sum);
+  const at::Tensor host = at::stack(sums).to(at::kDouble).cpu();
+  int64_t i = 0;
+  for (const auto& [name, sum] : loss_sums) {
+    metrics["train/" + name] = host[i++].item<double>() / static_cast<double>(batches);
+  }
 }
 
 }  // namespace trainscope

@@ -2,7 +2,8 @@
 // ratio ||w_after - w_before|| / ||w_before|| of each optimizer step.
 //
 // Tags: weights/<param>, grads/<param> (histograms), update_ratio/<param> (scalars), where
-// <param> is the name from model().named_parameters(), e.g. "conv1.weight".
+// <param> is the name from model().named_parameters(), e.g. "conv1.weight"; with several models
+// (ctx.models(): Trainer::set_models) every model's, as "<model>/<param>" ("generator/bn1.weight").
 //
 // When: per epoch (default): weights at the end of every log_every_n_epochs-th epoch, gradients
 // and update ratios of that epoch's last training batch (same step number). Per step
@@ -47,11 +48,22 @@ class Histograms final : public trainscope::Plugin {
   void on_fit_begin(trainscope::HookContext& ctx) override {
     params_.clear();
     std::vector<std::string> all;
-    for (const auto& item : ctx.model().named_parameters(/*recurse=*/true)) {
-      all.push_back(item.key());
-      if (item.value().numel() == 0) continue;
-      if (trainscope::matches_any(include_, item.key()) && !trainscope::matches_any(exclude_, item.key()))
-        params_.push_back({item.key(), item.value()});
+    // Several models (ctx.models(), e.g. a GAN's): every one, its parameters named
+    // "<model>/<param>"; one model: "<param>" as before.
+    std::vector<std::pair<std::string, torch::nn::Module*>> models;
+    if (ctx.models().size() > 1) {
+      for (const auto& [name, module] : ctx.models()) models.emplace_back(name + "/", module);
+    } else {
+      models.emplace_back("", &ctx.model());
+    }
+    for (const auto& [prefix, module] : models) {
+      for (const auto& item : module->named_parameters(/*recurse=*/true)) {
+        const std::string name = prefix + item.key();
+        all.push_back(name);
+        if (item.value().numel() == 0) continue;
+        if (trainscope::matches_any(include_, name) && !trainscope::matches_any(exclude_, name))
+          params_.push_back({name, item.value()});
+      }
     }
     if (params_.empty())
       throw std::invalid_argument("histograms: no parameter matches include [" + joined(include_) + "] minus exclude [" +

@@ -86,6 +86,10 @@ class Scalars final : public trainscope::Plugin {
         }
       }
     }
+    // A user train step's named losses (Trainer::set_train_step): train/<name>_step.
+    if (step % every_ == 0) {
+      for (const auto& [name, value] : ctx.losses()) ctx.writer().add_scalar("train/" + name + "_step", value, step);
+    }
     if (lr_ && step % every_ == 0 && ctx.optimizer() != nullptr) {
       auto& groups = ctx.optimizer()->param_groups();
       for (size_t g = 0; g < groups.size(); ++g) {

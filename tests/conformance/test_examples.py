@@ -69,20 +69,34 @@ def logged_steps(total: int, every: int) -> list[int]:
 
 
 # ----------------------------------------------------------------------------------------
-# DCGAN
+# DCGAN: the Trainer with a user train step (two models, two optimizers), the scalars and
+# histograms plugins of examples/dcgan/dcgan.toml and the example's inline callbacks.
 
-DCGAN = dict(epochs=2, limit=384, batch=64, width=8, nz=16, every=5, samples=20)
+DCGAN = dict(epochs=2, limit=128, batch=32, width=8, nz=16, samples=20)
+DCGAN_TOML = tb_helpers.REPO_ROOT / "examples" / "dcgan" / "dcgan.toml"
+
+
+def dcgan_run(tmp: Path, epochs: int) -> str:
+    # The shipped configuration, its per-step cadences set to every step (a tiny run).
+    text = DCGAN_TOML.read_text().replace("log_every_n_steps = 50", "log_every_n_steps = 1")
+    assert text.count("log_every_n_steps = 1") == 2
+    (tmp / "dcgan.toml").write_text(text)
+    p = DCGAN
+    sets = [f'run.log_dir="{tmp}"', 'run.device="cpu"', f"trainer.epochs={epochs}", f"data.train_limit={p['limit']}",
+            f"trainer.batch_size={p['batch']}", 'trainer.resume="auto"']
+    cmd = [example("dcgan"), "--config", tmp / "dcgan.toml", "--path", build_dir() / "plugins", "--width", p["width"],
+           "--nz", p["nz"], "--samples", p["samples"]]
+    for s in sets:
+        cmd += ["--set", s]
+    return run(cmd, cwd=tmp, env={"OMP_NUM_THREADS": "1"})
 
 
 @pytest.fixture(scope="module")
 def dcgan(tmp_path_factory):
     need_fashion_mnist()
     tmp = tmp_path_factory.mktemp("dcgan")
-    p = DCGAN
-    out = run([example("dcgan"), "--device", "cpu", "--log-dir", tmp / "run", "--epochs", p["epochs"], "--limit", p["limit"],
-               "--batch-size", p["batch"], "--width", p["width"], "--nz", p["nz"], "--log-every", p["every"],
-               "--samples", p["samples"]], cwd=tmp)
-    return tmp / "run", out, tb_helpers.load_logdir(tmp / "run")
+    out = dcgan_run(tmp, DCGAN["epochs"])
+    return tmp / "dcgan", out, tb_helpers.load_logdir(tmp / "dcgan")
 
 
 def test_dcgan_logs_both_losses_and_discriminator_outputs(dcgan):
@@ -91,20 +105,28 @@ def test_dcgan_logs_both_losses_and_discriminator_outputs(dcgan):
     per_epoch = DCGAN["limit"] // DCGAN["batch"]
     total = per_epoch * DCGAN["epochs"]
     scalars = loaded.scalars()
-    tags = ["loss/discriminator", "loss/generator", "D/x", "D/G_z", "D/G_z_after"]
-    assert set(tags) <= set(scalars)
-    for tag in tags:
-        assert [s for s, _ in scalars[tag]] == logged_steps(total, DCGAN["every"]), tag
-    v = {tag: np.array([x for _, x in scalars[tag]], dtype=np.float64) for tag in tags}
+    step_tags = ["train/discriminator_step", "train/generator_step", "D/x", "D/G_z", "D/G_z_after"]
+    for tag in step_tags:
+        assert [s for s, _ in scalars.get(tag, [])] == list(range(1, total + 1)), tag
+    v = {tag: np.array([x for _, x in scalars[tag]], dtype=np.float64) for tag in step_tags}
     for tag in ("D/x", "D/G_z", "D/G_z_after"):
         assert ((v[tag] > 0) & (v[tag] < 1)).all(), (tag, v[tag])
-    # The logged values are window means of per-step batch means. -log is convex, so (Jensen)
-    # mean(-log p) >= -log(mean p): each loss is bounded below by what the D outputs say.
+    # Each loss is a batch mean of -log p; -log is convex, so (Jensen) mean(-log p) >= -log(mean p):
+    # each step's loss is bounded below by what that step's D outputs say.
     tol = 1e-5
-    assert (v["loss/generator"] >= -np.log(v["D/G_z_after"]) - tol).all(), (v["loss/generator"], v["D/G_z_after"])
-    bound_d = -np.log(v["D/x"]) - np.log1p(-v["D/G_z"])
-    assert (v["loss/discriminator"] >= bound_d - tol).all(), (v["loss/discriminator"], bound_d)
+    assert (v["train/generator_step"] >= -np.log(v["D/G_z_after"]) - tol).all()
+    assert (v["train/discriminator_step"] >= -np.log(v["D/x"]) - np.log1p(-v["D/G_z"]) - tol).all()
+    # The epoch curves (the trainer's train/<loss> metrics, logged by the scalars plugin) are the
+    # means of that epoch's step losses.
+    for name in ("discriminator", "generator"):
+        epochs = scalars[f"train/{name}"]
+        assert [s for s, _ in epochs] == [per_epoch * (e + 1) for e in range(DCGAN["epochs"])]
+        for e, (_, mean) in enumerate(epochs):
+            assert mean == pytest.approx(v[f"train/{name}_step"][e * per_epoch:(e + 1) * per_epoch].mean(), rel=1e-5)
+    # train/loss: the first loss reported (the discriminator's).
+    assert [x for _, x in scalars["train/loss"]] == pytest.approx([x for _, x in scalars["train/discriminator"]], rel=1e-6)
     assert "logs: " in out and "tensorboard --logdir" in out
+    assert "was disabled" not in out  # no plugin or callback failed
 
 
 def test_dcgan_sample_grids(dcgan):
@@ -122,7 +144,9 @@ def test_dcgan_sample_grids(dcgan):
         # Cells past the last sample stay black (the grid is zero-filled).
         assert (px[(rows - 1) * 28:, (n - (rows - 1) * cols) * 28:] == 0).all()
         assert px[:28, :28].std() > 0  # a generated image, not a blank
-    # The step-0 grid of real images: each cell is one of the training images used.
+    assert not np.array_equal(gray(grids[0][1][2]), gray(grids[1][1][2]))  # the generator trained
+    # The step-0 grid of real images (the first batch, first `samples` of its 32): each cell is
+    # one of the training images used.
     [(step, (w, h, png))] = blobs["samples/real"]
     assert step == 0 and (int(w), int(h)) == (cols * 28, rows * 28)
     with gzip.open(FASHION_MNIST / "train-images-idx3-ubyte.gz") as f:
@@ -138,23 +162,56 @@ def test_dcgan_sample_grids(dcgan):
     assert len(found) == n  # n different images (one shuffled batch)
 
 
-def test_dcgan_weight_histograms(dcgan):
-    _, _, loaded = dcgan
+def dcgan_numel() -> dict[str, int]:
     nz, w = DCGAN["nz"], DCGAN["width"]
-    numel = {
+    return {
         "generator/deconv1.weight": nz * 2 * w * 7 * 7, "generator/bn1.weight": 2 * w, "generator/bn1.bias": 2 * w,
         "generator/deconv2.weight": 2 * w * w * 4 * 4, "generator/bn2.weight": w, "generator/bn2.bias": w,
         "generator/deconv3.weight": w * 1 * 4 * 4,
         "discriminator/conv1.weight": w * 1 * 4 * 4, "discriminator/conv2.weight": 2 * w * w * 4 * 4,
         "discriminator/bn2.weight": 2 * w, "discriminator/bn2.bias": 2 * w, "discriminator/conv3.weight": 2 * w * 7 * 7,
     }
+
+
+def test_dcgan_weight_histograms_of_both_models(dcgan):
+    _, _, loaded = dcgan
+    numel = {"weights/" + k: n for k, n in dcgan_numel().items()}
     hist = loaded.tensors("histograms")
-    assert set(hist) == set(numel)
+    assert set(hist) == set(numel)  # the histograms plugin walked both named models
     per_epoch = DCGAN["limit"] // DCGAN["batch"]
     for tag, n in numel.items():
         assert [s for s, _ in hist[tag]] == [per_epoch * (e + 1) for e in range(DCGAN["epochs"])], tag
         for _, t in hist[tag]:
             assert t.shape[1] == 3 and t[:, 2].sum() == n, (tag, t[:, 2].sum(), n)
+
+
+def test_dcgan_resumes_both_models_from_its_checkpoint(dcgan, tmp_path):
+    """One more epoch into a copy of the run resumes from its checkpoint (both networks, both
+    optimizers, the counters and the random generators) and logs exactly what a run of three
+    epochs in one go logs."""
+    import shutil
+    run_dir, _, _ = dcgan
+    (tmp_path / "resumed").mkdir()
+    (tmp_path / "straight").mkdir()
+    shutil.copytree(run_dir, tmp_path / "resumed" / "dcgan")
+    epochs = DCGAN["epochs"] + 1
+    out = dcgan_run(tmp_path / "resumed", epochs)
+    dcgan_run(tmp_path / "straight", epochs)
+    per_epoch = DCGAN["limit"] // DCGAN["batch"]
+    total = per_epoch * epochs
+    assert f"resumed from {tmp_path / 'resumed' / 'dcgan' / 'checkpoints' / 'epoch_0002.pt'}" in out
+    resumed = tb_helpers.load_logdir(tmp_path / "resumed" / "dcgan")
+    straight = tb_helpers.load_logdir(tmp_path / "straight" / "dcgan")
+    assert tb_helpers.log_problems(resumed.log) == []
+    got, want = resumed.scalars(), straight.scalars()
+    for tag in ("train/generator_step", "train/discriminator_step", "D/x", "train/generator"):
+        assert [s for s, _ in got[tag]] == [s for s, _ in want[tag]], tag
+        assert [x for _, x in got[tag]] == [x for _, x in want[tag]], tag  # bit for bit (CPU, one thread)
+    assert [s for s, _ in got["train/generator_step"]] == list(range(1, total + 1))
+    grids = resumed.blobs("images")["samples/fixed_noise"]
+    assert [s for s, _ in grids] == [per_epoch * (e + 1) for e in range(epochs)]
+    assert grids[-1][1][2] == straight.blobs("images")["samples/fixed_noise"][-1][1][2]
+    assert (tmp_path / "resumed" / "dcgan" / "checkpoints" / "epoch_0003.pt").is_file()
 
 
 # ----------------------------------------------------------------------------------------

@@ -46,6 +46,14 @@ struct TrainingState {
   std::map<std::string, int64_t> event_files;
 };
 
+// The models and optimizers a checkpoint holds besides the primary ones (Trainer::set_models,
+// set_optimizers: a GAN's discriminator, say), by name. Saved under their names; on load,
+// each one named here is restored, and a name the checkpoint lacks is an error naming it.
+struct CheckpointParts {
+  std::map<std::string, torch::nn::Module*> models;
+  std::map<std::string, torch::optim::Optimizer*> optimizers;
+};
+
 // Every event file (a name holding "tfevents") under `run_dir` (child runs included): path
 // relative to `run_dir` -> size in bytes.
 TRAINSCOPE_API std::map<std::string, int64_t> event_file_sizes(const std::string& run_dir);
@@ -65,6 +73,9 @@ TRAINSCOPE_API void restore_rng(const TrainingState& state);
 // std::runtime_error "cannot write checkpoint <path>: <reason>" is thrown.
 TRAINSCOPE_API void save_checkpoint(const std::string& path, torch::nn::Module& model,
                                     torch::optim::Optimizer* optimizer, const TrainingState& state);
+TRAINSCOPE_API void save_checkpoint(const std::string& path, torch::nn::Module& model,
+                                    torch::optim::Optimizer* optimizer, const TrainingState& state,
+                                    const CheckpointParts& parts);
 // Writes what `produce` hands to its byte sink into <path>.tmp, fsyncs it, renames it to
 // `path` and fsyncs the directory. On any failure <path>.tmp is removed and std::runtime_error
 // "cannot write checkpoint <path>: <reason>" is thrown (what `produce` throws included).
@@ -74,6 +85,9 @@ TRAINSCOPE_API void write_durably(
 // Throws std::runtime_error naming the file when it is missing or not a trainscope checkpoint.
 TRAINSCOPE_API TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
                                              torch::optim::Optimizer* optimizer, const c10::Device& device);
+TRAINSCOPE_API TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
+                                             torch::optim::Optimizer* optimizer, const c10::Device& device,
+                                             const CheckpointParts& parts);
 
 // <dir>/epoch_0003.pt for a checkpoint taken after 3 completed epochs.
 TRAINSCOPE_API std::string checkpoint_path(const std::string& dir, int64_t epochs_completed);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -25,6 +26,7 @@
 #include "trainscope/export.h"
 #include "trainscope/hook_context.h"
 #include "trainscope/hooks.h"
+#include "trainscope/plugin.h"
 #include "trainscope/plugin_loader.h"
 #include "trainscope/run_config.h"
 
@@ -48,6 +50,20 @@ class PluginAbort : public std::runtime_error {
   std::string message_;
 };
 
+// Cadence, error policy and name of an inline callback (HookBus::on, HookBus::add_plugin):
+// the fields of a [[plugin]] table (docs/callbacks.md), with the same defaults.
+struct CallbackOptions {
+  std::string name;            // in messages, the cost table and checkpoints; "" = "callback<N>"
+  int64_t every_n_steps = 0;   // step hooks: every N-th optimizer step (0: every step)
+  int64_t every_n_epochs = 1;  // epoch and validation hooks: after every N-th epoch
+  std::vector<int64_t> at_steps;
+  bool train = true;       // step hooks of the training phase
+  bool validation = true;  // validation_* hooks
+  ErrorPolicy on_error = ErrorPolicy::kDisable;
+};
+
+using Callback = std::function<void(HookContext&)>;
+
 class TRAINSCOPE_API HookBus {
  public:
   HookBus();
@@ -65,6 +81,22 @@ class TRAINSCOPE_API HookBus {
   // any training. A name missing from the catalog throws PluginLoadError(kNotFound)
   // (load_config already refuses those).
   void add_from_config(const std::vector<PluginConfig>& plugins, const PluginCatalog& catalog);
+
+  // In-process callbacks, no shared library: they share the plugins' hooks, cadence, error
+  // isolation (an exception is caught, reported and disables the callback, or aborts the fit
+  // under on_error = kAbort), timing table and checkpoint state (ctx.state()), and are called
+  // in the order added, among the plugins. ctx.plugin_name() is the callback's name and
+  // ctx.options() is empty. Returns the name given (unique: a clash gets a "#2" suffix).
+  //   bus.on(Hook::kEpochEnd, [](HookContext& ctx) { ... }, {.every_n_epochs = 2});
+  std::string on(Hook hook, Callback fn, CallbackOptions options = {});
+  //   bus.add_plugin(std::make_unique<MyPlugin>(), {.name = "mine"});   (MyPlugin : Plugin)
+  // Only the hooks T overrides are subscribed, as for a plugin library.
+  template <typename T>
+  std::string add_plugin(std::unique_ptr<T> plugin, CallbackOptions options = {}) {
+    static_assert(std::is_base_of_v<Plugin, T>, "add_plugin: T must derive from trainscope::Plugin");
+    return add_in_process(std::unique_ptr<Plugin>(std::move(plugin)), detail::hooks_of<T>(), std::move(options));
+  }
+  std::string add_in_process(std::unique_ptr<Plugin> plugin, HookMask hooks, CallbackOptions options);
 
   // Emits `hook` to subscribed, enabled plugins whose cadence fires for ctx's step/epoch.
   // Sets ctx.hook_, ctx.plugin_name_ and ctx.options_ for each call.

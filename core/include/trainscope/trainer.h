@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "trainscope/data.h"
@@ -38,12 +39,19 @@
 #include "trainscope/models.h"
 #include "trainscope/options.h"
 #include "trainscope/run_config.h"
+#include "trainscope/train_step.h"
 
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
 namespace torch::optim {
 class Optimizer;
 }  // namespace torch::optim
 
 namespace trainscope {
+
+using NamedModules = std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>>;
+using NamedOptimizers = std::vector<std::pair<std::string, std::shared_ptr<torch::optim::Optimizer>>>;
 
 class HookBus;
 class Communicator;
@@ -137,6 +145,24 @@ class TRAINSCOPE_API Trainer {
   Trainer& set_distributed(std::shared_ptr<Communicator> comm, const DistributedEnv& env);
   // Where progress goes (default stdout; null: silent). tty < 0: isatty decides.
   Trainer& set_progress(std::FILE* out, int tty = -1);
+
+  // ---- Several models and a user train step (docs/callbacks.md) ----
+  // Named models (moved to device()): hooks see them as ctx.models(), checkpoints save and
+  // resume all of them. The constructor's model stays the primary one (ctx.model()); when it
+  // is not among these it is added as "model".
+  Trainer& set_models(NamedModules models);
+  // Named optimizers, saved and resumed with them. The primary one (ctx.optimizer(); the one
+  // the trainer's lr schedule scales) is the one named like the primary model, else the first.
+  Trainer& set_optimizers(NamedOptimizers optimizers);
+  // Replaces the built-in step (forward, loss, backward, clipping, optimizer step) with `step`,
+  // called once per batch between train_batch_begin and train_batch_end; it reports its
+  // losses and outputs through TrainStep (train_step.h). trainer.precision must be fp32 and
+  // clip_grad_norm 0 (the step does its own), and it is not for set_distributed. Validation
+  // (set_val_data) still runs the primary model with set_loss's loss.
+  Trainer& set_train_step(TrainStepFn step);
+  // The bus the hooks go to: the one of set_bus, else one the trainer owns (made on first
+  // call), for inline callbacks: trainer.callbacks().on(Hook::kEpochEnd, fn, {...}).
+  HookBus& callbacks();
 
   // Trains for trainer.epochs (resuming first when trainer.resume says so). Rethrows what
   // escapes the loop after the exception hook and closing the writer.

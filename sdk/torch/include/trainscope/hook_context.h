@@ -47,6 +47,19 @@ class TRAINSCOPE_API HookContext {
   const at::Tensor& outputs() const { return outputs_; }
   const at::Tensor& loss() const { return loss_; }  // 0-d, on the device: read it without .item()
   int64_t batch_size() const { return inputs_.defined() && inputs_.dim() > 0 ? inputs_.size(0) : 0; }
+
+  // Several models (a GAN's generator and discriminator, ...; Trainer::set_models). models()
+  // maps each name to its module: {"model": &model()} for a trainer of one model. model(name)
+  // and optimizer(name) are null for a name not there. model() / optimizer() stay the primary.
+  const std::map<std::string, torch::nn::Module*>& models() const;
+  const std::map<std::string, torch::optim::Optimizer*>& optimizers() const;
+  torch::nn::Module* model(const std::string& name) const;
+  torch::optim::Optimizer* optimizer(const std::string& name) const;
+  // Named losses and outputs a user train step reported (Trainer::set_train_step) for this
+  // batch, 0-d device tensors for the losses: read them without .item(). Empty in the default
+  // loop, whose one loss is loss(). With a user step, loss() is the first loss it reported.
+  const std::map<std::string, at::Tensor>& losses() const;
+  const std::map<std::string, at::Tensor>& named_outputs() const;
   // Names of the classes, when the dataset has them (index = label).
   const std::vector<std::string>& class_names() const { return *class_names_; }
 
@@ -125,6 +138,11 @@ class TRAINSCOPE_API HookContext {
   std::string* state_ = nullptr;
   // Added in plugin ABI 1.1.
   const std::function<at::Tensor(const at::Tensor&, TapSet*)>* forward_ = nullptr;
+  // Added in plugin ABI 2.1 (null: the accessors answer as for one model and no named losses).
+  const std::map<std::string, torch::nn::Module*>* models_ = nullptr;
+  const std::map<std::string, torch::optim::Optimizer*>* optimizers_ = nullptr;
+  const std::map<std::string, at::Tensor>* losses_ = nullptr;
+  const std::map<std::string, at::Tensor>* named_outputs_ = nullptr;
 };
 
 }  // namespace trainscope

@@ -22,9 +22,10 @@
 
 namespace trainscope {
 
-// 2.0: OptionSpec carries constraints (its layout changed). 1.1 added HookContext::forward.
+// 2.0: OptionSpec carries constraints (its layout changed). 1.1 added HookContext::forward;
+// 2.1 HookContext::models / optimizers / losses / named_outputs (fields at its end).
 inline constexpr uint32_t kPluginAbiMajor = 2;
-inline constexpr uint32_t kPluginAbiMinor = 0;
+inline constexpr uint32_t kPluginAbiMinor = 1;
 
 // The base class: one no-op virtual `on_<name>(HookContext&)` per row of hook_table.h (which
 // says when each is called). Override the ones you need; the bus calls only those.
