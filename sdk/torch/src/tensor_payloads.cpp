@@ -97,7 +97,7 @@ class DeferredHistogram final : public DeferredPayload {
   SummaryPayload resolve() override {
     const at::Tensor& t = snap_.wait();
     if (reduced_) return unpack_histogram(t, edges_, numel_, max_bins_);
-    if (at::isFloatingType(t.scalar_type()) && !at::isfinite(t).any().item<bool>()) {
+    if (!has_finite_value(t)) {
       HistogramData none;  // nothing finite: reported by the writer with the tag
       none.nonfinite = t.numel();
       return none;
@@ -283,6 +283,15 @@ ImageData image_from_hwc_uint8(const at::Tensor& hwc) {
   img.channels = static_cast<int>(t.size(2));
   img.pixels.assign(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + t.numel());
   return img;
+}
+
+bool has_finite_value(const at::Tensor& t) {
+  if (!at::isFloatingType(t.scalar_type())) return true;
+  if (t.is_contiguous() && t.scalar_type() == at::kFloat)
+    return any_finite(t.data_ptr<float>(), static_cast<size_t>(t.numel()));
+  if (t.is_contiguous() && t.scalar_type() == at::kDouble)
+    return any_finite(t.data_ptr<double>(), static_cast<size_t>(t.numel()));
+  return at::isfinite(t).any().item<bool>();
 }
 
 at::Tensor reduce_histogram(const at::Tensor& values, const at::Tensor& edges) {

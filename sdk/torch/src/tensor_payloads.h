@@ -51,6 +51,10 @@ TRAINSCOPE_API at::Tensor reduce_histogram(const at::Tensor& values, const at::T
 TRAINSCOPE_API HistogramData unpack_histogram(const at::Tensor& packed, const std::vector<double>& edges, int64_t numel,
                                               int max_bins);
 
+// Whether a CPU tensor holds a finite value (true for non-floating types): a scan that stops
+// at the first finite value for contiguous float32/float64, isfinite().any() otherwise.
+TRAINSCOPE_API bool has_finite_value(const at::Tensor& t);
+
 // CPU tensors with at least this many values and the default edges are binned during
 // add_histogram instead of being copied (64 MB of float32).
 constexpr int64_t kBinAtCallNumel = int64_t{1} << 24;
