@@ -116,9 +116,10 @@ class Approx {
         k_exp_(_mm512_set1_ps(lookup.k_exp)) {}
 
   TS_AVX512 __m512i slots(__m512 x, __mmask16& exact, __mmask16& finite) const {
-    // fpclass: 0x01 quiet NaN, 0x04 -0.0, 0x08 +inf, 0x10 -inf, 0x80 signalling NaN. Zeros
-    // and denormals need no exact lookup: getexp makes their k' -inf or far below 0, which
-    // clamps to the bin below 1e-12 of their sign, except -0.0, which sorts with +0.0.
+    // fpclass: 0x01 quiet NaN, 0x04 -0.0, 0x08 +inf, 0x10 -inf, 0x80 signalling NaN.
+    // Denormals need no exact lookup: getexp puts their k' far below 0, which clamps to the
+    // bin below 1e-12 of their sign. Zeros get k' = -inf, whose reduce() is 0, so both take
+    // the exact lookup (-0.0 must: it sorts with +0.0, not with the negative values).
     exact = _mm512_fpclass_ps_mask(x, 0x9D);
     finite = static_cast<__mmask16>(~_mm512_fpclass_ps_mask(x, 0x99));
     const __m512 e = _mm512_getexp_ps(x);                                          // floor(log2 |x|)
