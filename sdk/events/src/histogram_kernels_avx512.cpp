@@ -8,6 +8,7 @@
 // slots (a scatter would serialise on repeated slots), one batch behind the vector work.
 // Same lanes and operations as the portable kernel, so counts and statistics are
 // bit-identical to it.
+#include "histogram_pipeline.h"
 #include "trainscope/detail/histogram_kernels.h"
 
 #if defined(__x86_64__)
@@ -54,43 +55,9 @@ TS_AVX512 inline void add_min_max(Acc& a, __mmask8 finite, __m512d x) {
   a.max = _mm512_mask_max_pd(a.max, finite, x, a.max);
 }
 
-// Slots are stored, 16 bits each, into one of two buffers of kBatch blocks and counted one
-// batch later, interleaved with the vector work of the next batch: the counter increments
-// (loads and stores) then run beside the vector arithmetic instead of after it, and they
-// read slots stored long before, never waiting on a store that is still in flight.
-constexpr size_t kBatch = 16;
-
-class Pipeline {
- public:
-  explicit Pipeline(SlotCounts& counts) : counts_(counts) {}
-
-  // Where block b of the current batch stores its 16 slots; counts 16 slots of the previous
-  // batch at the same time.
-  uint16_t* block(size_t b) {
-    if (16 * b < pending_) bump(buf_[cur_ ^ 1] + 16 * b, 16);
-    return buf_[cur_] + 16 * b;
-  }
-  // Closes a batch of `blocks` blocks.
-  void end_batch(size_t blocks) {
-    if (pending_ > 16 * blocks) bump(buf_[cur_ ^ 1] + 16 * blocks, pending_ - 16 * blocks);
-    pending_ = 16 * blocks;
-    cur_ ^= 1;
-  }
-  ~Pipeline() { bump(buf_[cur_ ^ 1], pending_); }
-
- private:
-  void bump(const uint16_t* slots, size_t n) {
-    for (size_t i = 0; i < n; i += 2) {
-      ++counts_.c[0][slots[i]];
-      ++counts_.c[1][slots[i + 1]];
-    }
-  }
-
-  SlotCounts& counts_;
-  alignas(64) uint16_t buf_[2][kBatch * 16];
-  size_t pending_ = 0;
-  int cur_ = 0;
-};
+// Slots are counted one batch behind (histogram_pipeline.h), 16 bits each.
+using Pipeline = SlotPipeline<uint16_t>;
+constexpr size_t kBatch = Pipeline::kBatch;
 
 // Replaces the slots of the lanes in `exact` by the exact lookup (rare: about 1 value in 250
 // on normal data). The slots are fixed in the buffer, not in the vector register: reloading
