@@ -3,7 +3,7 @@
 // (the mantissa in [1, 2)) whose two coefficients come from a 32-cell table by register
 // permutes (table gathers cost ~40 cycles a block on the machine this was tuned on);
 // floor(k') is the bin unless k' is near an integer, and those few values (and infinities,
-// NaN, -0.0) take the exact scalar lookup. The statistics run in double on two 8-lane
+// NaN, and a -0.0 rounded from a double) take the exact scalar lookup. The statistics run in double on two 8-lane
 // halves, masked to the finite values. The counters are bumped one by one from the stored
 // slots (a scatter would serialise on repeated slots), one batch behind the vector work.
 // Same lanes and operations as the portable kernel, so counts and statistics are
@@ -82,13 +82,17 @@ class Approx {
         b_hi_(_mm512_load_ps(lookup.line_b32 + 16)),
         k_exp_(_mm512_set1_ps(lookup.k_exp)) {}
 
+  // kRounded: x holds doubles rounded to float, where -0.0 may stand for a negative double
+  // too small for float (bin [-1e-12, 0)) and so takes the exact lookup.
+  template <bool kRounded>
   TS_AVX512 __m512i slots(__m512 x, __mmask16& exact, __mmask16& finite) const {
-    // fpclass: 0x01 quiet NaN, 0x04 -0.0, 0x08 +inf, 0x10 -inf, 0x80 signalling NaN.
-    // Denormals need no exact lookup: getexp puts their k' far below 0, which clamps to the
-    // bin below 1e-12 of their sign. Zeros get k' = -inf, whose reduce() is 0, so both take
-    // the exact lookup (-0.0 must: it sorts with +0.0, not with the negative values).
-    exact = _mm512_fpclass_ps_mask(x, 0x9D);
-    finite = static_cast<__mmask16>(~_mm512_fpclass_ps_mask(x, 0x99));
+    // fpclass: 0x01 quiet NaN, 0x02 +0.0, 0x04 -0.0, 0x08 +inf, 0x10 -inf, 0x80 signalling
+    // NaN. Denormals and zeros need no exact lookup: getexp puts a denormal's k' far below
+    // 0 and a zero's at -inf, which clamp to the bin below 1e-12 of their sign; a zero counts
+    // as positive (-0.0 sorts with +0.0). Only the zeros' reduce() (0 for -inf) is ignored.
+    const __mmask16 special = _mm512_fpclass_ps_mask(x, 0x99);
+    finite = static_cast<__mmask16>(~special);
+    const __mmask16 zero = _mm512_fpclass_ps_mask(x, kRounded ? 0x02 : 0x06);
     const __m512 e = _mm512_getexp_ps(x);                                          // floor(log2 |x|)
     const __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);  // [1, 2)
     // The top 5 mantissa bits index the cell (permutes read the low 5 bits of the index).
@@ -98,11 +102,12 @@ class Approx {
     const __m512 k = _mm512_fmadd_ps(e, k_exp_, line);  // k' + kTfUncertain
     // k - floor(k) (imm: no fraction bits kept, round down, no precision exception).
     const __m512 frac = _mm512_reduce_ps(k, 0x09);
-    exact |= _mm512_cmp_ps_mask(frac, _mm512_set1_ps(2 * TensorflowLookup::kTfUncertain), _CMP_LT_OQ);
+    exact = special | _mm512_mask_cmp_ps_mask(static_cast<__mmask16>(~zero), frac,
+                                              _mm512_set1_ps(2 * TensorflowLookup::kTfUncertain), _CMP_LT_OQ);
     __m512i bin = _mm512_cvt_roundps_epi32(k, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     bin = _mm512_min_epi32(_mm512_max_epi32(bin, _mm512_set1_epi32(-1)), _mm512_set1_epi32(kTfPositive - 1));
     // Positive: slot kTfPositive + 3 + k; negative (mirrored): kTfPositive - k.
-    const __mmask16 negative = _mm512_movepi32_mask(_mm512_castps_si512(x));
+    const __mmask16 negative = _mm512_movepi32_mask(_mm512_castps_si512(x)) & static_cast<__mmask16>(~zero);
     return _mm512_mask_sub_epi32(_mm512_add_epi32(bin, _mm512_set1_epi32(kTfPositive + 3)), negative,
                                  _mm512_set1_epi32(kTfPositive), bin);
   }
@@ -116,7 +121,7 @@ TS_AVX512 void slots_float(const float* v, size_t blocks, uint32_t* out) {
   const Approx approx(lookup);
   for (size_t b = 0; b < blocks; ++b, v += 16, out += 16) {
     __mmask16 exact, finite;
-    _mm512_storeu_si512(out, approx.slots(_mm512_loadu_ps(v), exact, finite));
+    _mm512_storeu_si512(out, approx.slots<false>(_mm512_loadu_ps(v), exact, finite));
     fix_exact(lookup, v, exact, out);
   }
 }
@@ -137,7 +142,7 @@ TS_AVX512 void blocks_float(const float* v, size_t blocks, SlotCounts& counts, S
     for (size_t b = 0; b < batch; ++b, v += 16) {
       const __m512 x = _mm512_loadu_ps(v);
       __mmask16 exact, finite;
-      const __m512i s = approx.slots(x, exact, finite);
+      const __m512i s = approx.slots<false>(x, exact, finite);
       uint16_t* out = pipe.block(b);
       _mm256_store_si256(reinterpret_cast<__m256i*>(out), _mm512_cvtepi32_epi16(s));
       fix_exact(lookup, v, exact, out);
@@ -185,7 +190,7 @@ TS_AVX512 void blocks_double(const double* v, size_t blocks, SlotCounts& counts,
       const __m512d both = _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(x0))),
                                               _mm256_castps_pd(_mm512_cvtpd_ps(x1)), 1);
       __mmask16 exact, finite_f;
-      const __m512i s = approx.slots(_mm512_castpd_ps(both), exact, finite_f);
+      const __m512i s = approx.slots<true>(_mm512_castpd_ps(both), exact, finite_f);
       uint16_t* out = pipe.block(b);
       _mm256_store_si256(reinterpret_cast<__m256i*>(out), _mm512_cvtepi32_epi16(s));
       fix_exact(lookup, v, exact, out);
