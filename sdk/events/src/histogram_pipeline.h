@@ -38,9 +38,11 @@ class SlotPipeline {
 
  private:
   void bump(const Slot* slots, size_t n) {
-    for (size_t i = 0; i < n; i += 2) {
+    for (size_t i = 0; i < n; i += 4) {
       ++counts_.c[0][slots[i]];
       ++counts_.c[1][slots[i + 1]];
+      ++counts_.c[2][slots[i + 2]];
+      ++counts_.c[3][slots[i + 3]];
     }
   }
 
