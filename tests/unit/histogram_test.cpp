@@ -721,6 +721,22 @@ TEST(HistogramKernels, AnyFiniteFindsTheOneFiniteValueAnywhere) {
   check_any_finite<double>();
 }
 
+TEST(HistogramKernels, SplitCopyCopiesEveryByteAndNoMore) {
+  // Sizes around the one-thread limit (1 MiB) and the 512 KiB shares, odd tails included;
+  // the bytes after the end must stay as they were.
+  std::mt19937 rng(5);
+  for (size_t bytes : {size_t{0}, size_t{1}, (size_t{1} << 20) - 1, size_t{1} << 20, (size_t{1} << 20) + 1,
+                       (size_t{512} << 10) * 5 + 3, size_t{4'000'007}}) {
+    std::vector<unsigned char> src(bytes), dst(bytes + 64, 0xA5);
+    for (unsigned char& b : src) b = static_cast<unsigned char>(rng());
+    detail::copy_histogram_input(dst.data(), src.data(), bytes);
+    EXPECT_TRUE(std::equal(src.begin(), src.end(), dst.begin())) << bytes << " bytes";
+    EXPECT_TRUE(
+        std::all_of(dst.begin() + static_cast<long>(bytes), dst.end(), [](unsigned char b) { return b == 0xA5; }))
+        << bytes << " bytes: written past the end";
+  }
+}
+
 TEST(HistogramKernels, DeferredFormThrowsLikeCompute) {
   const std::vector<float> nan(40, std::numeric_limits<float>::quiet_NaN());
   try {

@@ -557,6 +557,8 @@ bool any_finite_impl(const T* values, size_t n) {
   return false;
 }
 
+void copy_histogram_input(void* dst, const void* src, size_t bytes) { parallel_copy(dst, src, bytes); }
+
 bool any_finite(const float* values, size_t n) { return any_finite_impl(values, n); }
 bool any_finite(const double* values, size_t n) { return any_finite_impl(values, n); }
 

@@ -191,14 +191,16 @@ class DeferredVideo final : public DeferredPayload {
 
 }  // namespace
 
-HostSnapshot HostSnapshot::take(const at::Tensor& t) {
+HostSnapshot HostSnapshot::take(const at::Tensor& t, bool split_copy) {
   HostSnapshot s;
   at::Tensor src = t.detach();
   if (src.device().is_cpu()) {
     s.host_ = pooled_empty(src.sizes(), src.scalar_type());
     // A plain memcpy for contiguous input: at::copy_ would fan out to the intra-op thread
     // pool, which costs more than it saves for a few MB and disturbs the training thread.
-    if (src.is_contiguous())
+    if (src.is_contiguous() && split_copy)
+      copy_histogram_input(s.host_.data_ptr(), src.data_ptr(), src.nbytes());
+    else if (src.is_contiguous())
       std::memcpy(s.host_.data_ptr(), src.data_ptr(), src.nbytes());
     else
       s.host_.copy_(src);
@@ -354,7 +356,8 @@ std::unique_ptr<DeferredPayload> deferred_histogram(const at::Tensor& values, co
     if (v.scalar_type() == at::kDouble) return counted(count_tensorflow(v.data_ptr<double>(), n));
   }
   if (values.device().is_cpu() || bins.kind == HistogramBins::Kind::kCount) {
-    return std::make_unique<DeferredHistogram>(HostSnapshot::take(values), bins, max_bins, false, std::vector<double>{},
+    return std::make_unique<DeferredHistogram>(HostSnapshot::take(values, /*split_copy=*/true), bins, max_bins, false,
+                                               std::vector<double>{},
                                                values.numel());
   }
   const bool tf = bins.kind == HistogramBins::Kind::kTensorflow;

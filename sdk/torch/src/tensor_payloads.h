@@ -22,7 +22,9 @@ namespace trainscope::detail {
 // after an event on the current stream, and wait() blocks on that event (writer thread only).
 class TRAINSCOPE_API HostSnapshot {
  public:
-  static HostSnapshot take(const at::Tensor& t);
+  // split_copy: a contiguous CPU tensor is copied by this thread and the histogram pool's
+  // helpers together (detail::copy_histogram_input).
+  static HostSnapshot take(const at::Tensor& t, bool split_copy = false);
   const at::Tensor& wait();
   size_t nbytes() const { return host_.defined() ? host_.nbytes() : 0; }
 
