@@ -13,6 +13,7 @@
 #include <string>
 
 #include "temp_dir.h"
+#include "trainscope/histogram.h"
 #include "trainscope/summary_writer.h"
 
 namespace {
@@ -122,6 +123,22 @@ void BM_AddHistogramCall(benchmark::State& state) {
 // the wall time of the run reasonable (the default 0.5 s of manual time would take ~20 s for
 // the image below).
 BENCHMARK(BM_AddHistogramCall)->UseManualTime()->MinTime(0.05)->Unit(benchmark::kMicrosecond);
+
+// The binning of the same 1M values alone (compute_histogram, default bins: statistics and
+// buckets in one pass, on this thread and the chunk pool). CPU time is that of every thread
+// of the process, so it shows the work itself even on a busy machine where the wall time of
+// the rows above swings.
+void BM_HistogramBinning(benchmark::State& state) {
+  const at::Tensor values = histogram_input();
+  const float* v = values.data_ptr<float>();
+  const auto n = static_cast<size_t>(values.numel());
+  for (auto _ : state) {
+    trainscope::HistogramData h = trainscope::compute_histogram(v, n, trainscope::HistogramBins::tensorflow());
+    benchmark::DoNotOptimize(h.bucket.data());
+  }
+  state.SetItemsProcessed(state.iterations() * values.numel());
+}
+BENCHMARK(BM_HistogramBinning)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // 100M float32 values (400 MB, a large model's weights): add_histogram plus flush(). Tensors
 // this large are binned during the call (no copy), on the calling thread and the writer's

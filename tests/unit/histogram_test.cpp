@@ -620,6 +620,46 @@ TEST(HistogramKernels, RandomEdgeAndSpecialValuesMatchPortable) {
   }
 }
 
+TEST(HistogramKernels, HugeRandomBitPatternsAndDenormalsMatchPortable) {
+  // Millions of values per kernel: random bit patterns (every class: NaN payloads,
+  // infinities, denormals, both zeros, values far outside the edges), denormals alone, and
+  // doubles next to the float cell boundaries and edges that the double kernels round to
+  // float. Counts and every statistics lane must equal the portable kernel's.
+  const std::vector<Isa> isas = vector_isas();
+  if (isas.empty()) GTEST_SKIP() << "no vectorised kernel on this CPU";
+  constexpr size_t kN = (size_t{1} << 22) + 13;  // not a whole number of blocks
+  std::mt19937_64 rng(2026);
+  std::vector<float> bits_f(kN), denormal_f(kN / 4);
+  for (float& x : bits_f) x = std::bit_cast<float>(static_cast<uint32_t>(rng()));
+  for (float& x : denormal_f) {
+    const uint32_t r = static_cast<uint32_t>(rng());
+    x = std::bit_cast<float>((r & 0x807FFFFFu));  // exponent 0: denormals and zeros, both signs
+  }
+  std::vector<double> bits_d(kN / 2), denormal_d(kN / 4), near_cells_d;
+  for (double& x : bits_d) x = std::bit_cast<double>(rng());
+  for (double& x : denormal_d) x = std::bit_cast<double>(rng() & 0x800FFFFFFFFFFFFFull);
+  // Float cell boundaries (top 5 mantissa bits) and float-rounded edges, as doubles one
+  // double-ulp either side and exactly on them.
+  for (uint32_t key = 0; key < (0xFEu << 5); ++key) {
+    const double b = static_cast<double>(std::bit_cast<float>(key << 18));
+    for (double x : {b, std::nextafter(b, kInf), std::nextafter(b, -kInf)}) {
+      near_cells_d.push_back(x);
+      near_cells_d.push_back(-x);
+    }
+  }
+  for (double e : tensorflow_edges()) {
+    const double f = static_cast<double>(static_cast<float>(e));
+    for (double x : {f, std::nextafter(f, kInf), std::nextafter(f, -kInf), e}) near_cells_d.push_back(x);
+  }
+  for (Isa isa : isas) {
+    expect_same_as_portable(isa, bits_f, "float random bit patterns");
+    expect_same_as_portable(isa, denormal_f, "float denormals");
+    expect_same_as_portable(isa, bits_d, "double random bit patterns");
+    expect_same_as_portable(isa, denormal_d, "double denormals");
+    expect_same_as_portable(isa, near_cells_d, "doubles at float cell boundaries and edges");
+  }
+}
+
 TEST(HistogramKernels, HugeInputsBinExactlyInChunksOnThePool) {
   // 9M values: chunks on the pool's helpers, 32-bit run counters folded into 64-bit totals;
   // the buckets must equal a binary search and the statistics a plain double loop's.
@@ -653,6 +693,48 @@ TEST(HistogramKernels, HugeInputsBinExactlyInChunksOnThePool) {
   EXPECT_EQ(split.bucket_limit, got.bucket_limit);
   EXPECT_TRUE(same_bits(split.sum, got.sum));
   EXPECT_TRUE(same_bits(split.sum_squares, got.sum_squares));
+}
+
+// any_finite against a plain loop: every length up to 3 blocks of 64 plus a tail, with
+// no finite value, or one (a denormal, -0.0, or the largest finite) at every position.
+template <typename T>
+void check_any_finite() {
+  using L = std::numeric_limits<T>;
+  const T fill[] = {L::quiet_NaN(), L::infinity(), -L::infinity(), -L::quiet_NaN()};
+  const T finite[] = {L::denorm_min(), -T(0), L::max(), T(1)};
+  for (size_t len = 0; len <= 200; ++len) {
+    std::vector<T> v(len);
+    for (size_t i = 0; i < len; ++i) v[i] = fill[i % 4];
+    EXPECT_FALSE(detail::any_finite(v.data(), len)) << "length " << len;
+    for (size_t at = 0; at < len; ++at) {
+      std::vector<T> w = v;
+      w[at] = finite[at % 4];
+      const bool want = std::any_of(w.begin(), w.end(), [](T x) { return std::isfinite(x); });
+      ASSERT_TRUE(want);
+      EXPECT_EQ(detail::any_finite(w.data(), len), want) << "length " << len << ", finite at " << at;
+    }
+  }
+}
+
+TEST(HistogramKernels, AnyFiniteFindsTheOneFiniteValueAnywhere) {
+  check_any_finite<float>();
+  check_any_finite<double>();
+}
+
+TEST(HistogramKernels, SplitCopyCopiesEveryByteAndNoMore) {
+  // Sizes around the one-thread limit (1 MiB) and the 512 KiB shares, odd tails included;
+  // the bytes after the end must stay as they were.
+  std::mt19937 rng(5);
+  for (size_t bytes : {size_t{0}, size_t{1}, (size_t{1} << 20) - 1, size_t{1} << 20, (size_t{1} << 20) + 1,
+                       (size_t{512} << 10) * 5 + 3, size_t{4'000'007}}) {
+    std::vector<unsigned char> src(bytes), dst(bytes + 64, 0xA5);
+    for (unsigned char& b : src) b = static_cast<unsigned char>(rng());
+    detail::copy_histogram_input(dst.data(), src.data(), bytes);
+    EXPECT_TRUE(std::equal(src.begin(), src.end(), dst.begin())) << bytes << " bytes";
+    EXPECT_TRUE(
+        std::all_of(dst.begin() + static_cast<long>(bytes), dst.end(), [](unsigned char b) { return b == 0xA5; }))
+        << bytes << " bytes: written past the end";
+  }
 }
 
 TEST(HistogramKernels, DeferredFormThrowsLikeCompute) {

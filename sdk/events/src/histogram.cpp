@@ -16,6 +16,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "parallel_chunks.h"
 #include "trainscope/detail/histogram_counts.h"
@@ -536,6 +537,30 @@ const std::vector<double>& tensorflow_edges() {
 }
 
 namespace detail {
+
+template <typename T>
+bool any_finite_impl(const T* values, size_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr Bits kExp = static_cast<Bits>(sizeof(T) == 4 ? 0x7F800000ull : 0x7FF0000000000000ull);
+  // Blocks of 64 without a branch inside (vectorised), so an all-NaN tensor is scanned at
+  // memory speed; the first block decides for any usual tensor.
+  constexpr size_t kBlock = 64;
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    bool any = false;
+    for (size_t j = 0; j < kBlock; ++j) any |= (std::bit_cast<Bits>(values[i + j]) & kExp) != kExp;
+    if (any) return true;
+  }
+  for (; i < n; ++i) {
+    if ((std::bit_cast<Bits>(values[i]) & kExp) != kExp) return true;
+  }
+  return false;
+}
+
+void copy_histogram_input(void* dst, const void* src, size_t bytes) { parallel_copy(dst, src, bytes); }
+
+bool any_finite(const float* values, size_t n) { return any_finite_impl(values, n); }
+bool any_finite(const double* values, size_t n) { return any_finite_impl(values, n); }
 
 TfCounts count_tensorflow(const float* values, size_t n) { return count_tensorflow_impl(values, n); }
 TfCounts count_tensorflow(const double* values, size_t n) { return count_tensorflow_impl(values, n); }

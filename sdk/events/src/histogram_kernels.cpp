@@ -65,7 +65,7 @@ bool cpu_has(Isa isa) {
   __builtin_cpu_init();
   switch (isa) {
     case Isa::kAvx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx2");
     case Isa::kAvx2:
       return __builtin_cpu_supports("avx2");
     case Isa::kPortable:

@@ -4,6 +4,7 @@
 // without branches: d = x - x is +0 for finite x and NaN otherwise, which hides the value from minpd/maxpd (they return
 // their second operand on NaN) and masks it out of the sums. Same lanes and operations as the portable kernel, so the
 // results are bit-identical.
+#include "histogram_pipeline.h"
 #include "trainscope/detail/histogram_kernels.h"
 
 #if defined(__x86_64__)
@@ -48,16 +49,9 @@ TS_AVX2 inline void add_stats(Acc& a, __m256d x) {
   a.num = _mm256_sub_epi64(a.num, _mm256_castpd_si256(ok));  // all ones == -1
 }
 
-// Slots are computed for a batch of blocks into a small buffer, then counted: counting
-// straight after each block stalls the vector work behind the counters.
-constexpr size_t kBatch = 16;
-
-inline void bump_all(const uint32_t* slots, size_t n, SlotCounts& counts) {
-  for (size_t i = 0; i < n; i += 2) {
-    ++counts.c[0][slots[i]];
-    ++counts.c[1][slots[i + 1]];
-  }
-}
+// Slots are counted one batch behind (histogram_pipeline.h), 32 bits each (as stored).
+using Pipeline = SlotPipeline<uint32_t>;
+constexpr size_t kBatch = Pipeline::kBatch;
 
 // The approximate slots of 8 floats; `exact` gets a bit per lane that needs the exact lookup.
 class Approx {
@@ -133,19 +127,19 @@ TS_AVX2 void blocks_float(const float* v, size_t blocks, SlotCounts& counts, Sta
   const TensorflowLookup& lookup = tensorflow_lookup();
   const Approx approx(lookup);
   Acc a0 = load_acc(lanes, 0), a1 = load_acc(lanes, 4), a2 = load_acc(lanes, 8), a3 = load_acc(lanes, 12);
-  alignas(32) uint32_t slots[kBatch * 16];
+  Pipeline pipe(counts);
   while (blocks > 0) {
     const size_t batch = blocks < kBatch ? blocks : kBatch;
     for (size_t b = 0; b < batch; ++b, v += 16) {
       const __m256 x0 = _mm256_loadu_ps(v);
       const __m256 x1 = _mm256_loadu_ps(v + 8);
-      slots16(lookup, approx, v, x0, x1, slots + 16 * b);
+      slots16(lookup, approx, v, x0, x1, pipe.block(b));
       add_stats(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(x0)));
       add_stats(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(x0, 1)));
       add_stats(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(x1)));
       add_stats(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(x1, 1)));
     }
-    bump_all(slots, batch * 16, counts);
+    pipe.end_batch(batch);
     blocks -= batch;
   }
   store_acc(a0, lanes, 0);
@@ -163,13 +157,13 @@ TS_AVX2 void blocks_double(const double* v, size_t blocks, SlotCounts& counts, S
   const TensorflowLookup& lookup = tensorflow_lookup();
   const Approx approx(lookup);
   Acc a0 = load_acc(lanes, 0), a1 = load_acc(lanes, 4), a2 = load_acc(lanes, 8), a3 = load_acc(lanes, 12);
-  alignas(32) uint32_t slots[kBatch * 16];
+  Pipeline pipe(counts);
   while (blocks > 0) {
     const size_t batch = blocks < kBatch ? blocks : kBatch;
     for (size_t b = 0; b < batch; ++b, v += 16) {
       const __m256d x0 = _mm256_loadu_pd(v), x1 = _mm256_loadu_pd(v + 4);
       const __m256d x2 = _mm256_loadu_pd(v + 8), x3 = _mm256_loadu_pd(v + 12);
-      uint32_t* out = slots + 16 * b;
+      uint32_t* out = pipe.block(b);
       unsigned e0, e1;
       _mm256_store_si256(reinterpret_cast<__m256i*>(out), approx.slots(to_float(x0, x1), e0));
       _mm256_store_si256(reinterpret_cast<__m256i*>(out + 8), approx.slots(to_float(x2, x3), e1));
@@ -179,7 +173,7 @@ TS_AVX2 void blocks_double(const double* v, size_t blocks, SlotCounts& counts, S
       add_stats(a2, x2);
       add_stats(a3, x3);
     }
-    bump_all(slots, batch * 16, counts);
+    pipe.end_batch(batch);
     blocks -= batch;
   }
   store_acc(a0, lanes, 0);

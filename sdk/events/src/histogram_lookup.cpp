@@ -110,7 +110,17 @@ TensorflowLookup::TensorflowLookup(const std::vector<double>& edges) {
       log[i] = static_cast<float>((-std::log2(static_cast<double>(inv[i])) - std::log2(1e-12)) * per_log2);
     }
   };
-  fill(inv32, log32, 32);
+  // f(m) = (log2(m) - log2(1e-12)) * per_log2 is concave: on each cell the chord lies below
+  // it by at most d (where f' equals the chord's slope), so chord + d / 2 is within d / 2.
+  auto f = [&](double m) { return (std::log2(m) - std::log2(1e-12)) * per_log2; };
+  for (int i = 0; i < 32; ++i) {
+    const double m0 = 1.0 + i / 32.0, m1 = 1.0 + (i + 1) / 32.0;
+    const double slope = (f(m1) - f(m0)) / (m1 - m0);
+    const double touch = per_log2 / (slope * std::log(2.0));  // f'(touch) == slope
+    const double d = f(touch) - (f(m0) + slope * (touch - m0));
+    line_b32[i] = static_cast<float>(slope);
+    line_a32[i] = static_cast<float>(f(m0) - slope * m0 + d / 2 + kTfUncertain);
+  }
   fill(inv8, log8, 8);
 }
 

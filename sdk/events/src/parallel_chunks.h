@@ -16,6 +16,10 @@ namespace trainscope::detail {
 using ChunkWork = void (*)(void* ctx, unsigned participant, size_t chunk);
 void run_chunks(size_t chunks, ChunkWork work, void* ctx);
 
+// memcpy on the calling thread plus the pool's helpers, in chunks of 512 KiB; a plain
+// memcpy below 1 MiB or when the pool has no helper.
+void parallel_copy(void* dst, const void* src, size_t bytes);
+
 // 1 + the number of helper threads: min(hardware threads, 8), or
 // TRAINSCOPE_HISTOGRAM_THREADS when set (1 turns the helpers off).
 unsigned max_participants();

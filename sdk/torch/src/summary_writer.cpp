@@ -179,7 +179,7 @@ void SummaryWriter::add_histogram(std::string_view tag, const at::Tensor& values
   // (A big CPU tensor is binned during the call, which tells the same at no extra cost.)
   if (values.device().is_cpu() && at::isFloatingType(values.scalar_type()) &&
       values.numel() < detail::kBinAtCallNumel) {
-    TORCH_CHECK_VALUE(at::isfinite(values).any().item<bool>(), "add_histogram: tag '", tag, "' at step ", step,
+    TORCH_CHECK_VALUE(detail::has_finite_value(values), "add_histogram: tag '", tag, "' at step ", step,
                       ": all ", values.numel(), " values are NaN or inf; nothing to bin (the model may have diverged)");
   }
   std::unique_ptr<DeferredPayload> payload;

@@ -97,7 +97,7 @@ class DeferredHistogram final : public DeferredPayload {
   SummaryPayload resolve() override {
     const at::Tensor& t = snap_.wait();
     if (reduced_) return unpack_histogram(t, edges_, numel_, max_bins_);
-    if (at::isFloatingType(t.scalar_type()) && !at::isfinite(t).any().item<bool>()) {
+    if (!has_finite_value(t)) {
       HistogramData none;  // nothing finite: reported by the writer with the tag
       none.nonfinite = t.numel();
       return none;
@@ -191,14 +191,16 @@ class DeferredVideo final : public DeferredPayload {
 
 }  // namespace
 
-HostSnapshot HostSnapshot::take(const at::Tensor& t) {
+HostSnapshot HostSnapshot::take(const at::Tensor& t, bool split_copy) {
   HostSnapshot s;
   at::Tensor src = t.detach();
   if (src.device().is_cpu()) {
     s.host_ = pooled_empty(src.sizes(), src.scalar_type());
     // A plain memcpy for contiguous input: at::copy_ would fan out to the intra-op thread
     // pool, which costs more than it saves for a few MB and disturbs the training thread.
-    if (src.is_contiguous())
+    if (src.is_contiguous() && split_copy)
+      copy_histogram_input(s.host_.data_ptr(), src.data_ptr(), src.nbytes());
+    else if (src.is_contiguous())
       std::memcpy(s.host_.data_ptr(), src.data_ptr(), src.nbytes());
     else
       s.host_.copy_(src);
@@ -285,6 +287,15 @@ ImageData image_from_hwc_uint8(const at::Tensor& hwc) {
   return img;
 }
 
+bool has_finite_value(const at::Tensor& t) {
+  if (!at::isFloatingType(t.scalar_type())) return true;
+  if (t.is_contiguous() && t.scalar_type() == at::kFloat)
+    return any_finite(t.data_ptr<float>(), static_cast<size_t>(t.numel()));
+  if (t.is_contiguous() && t.scalar_type() == at::kDouble)
+    return any_finite(t.data_ptr<double>(), static_cast<size_t>(t.numel()));
+  return at::isfinite(t).any().item<bool>();
+}
+
 at::Tensor reduce_histogram(const at::Tensor& values, const at::Tensor& edges) {
   const at::Tensor v = values.detach().reshape(-1).to(at::kDouble);
   const at::Tensor finite = at::isfinite(v);
@@ -345,7 +356,8 @@ std::unique_ptr<DeferredPayload> deferred_histogram(const at::Tensor& values, co
     if (v.scalar_type() == at::kDouble) return counted(count_tensorflow(v.data_ptr<double>(), n));
   }
   if (values.device().is_cpu() || bins.kind == HistogramBins::Kind::kCount) {
-    return std::make_unique<DeferredHistogram>(HostSnapshot::take(values), bins, max_bins, false, std::vector<double>{},
+    return std::make_unique<DeferredHistogram>(HostSnapshot::take(values, /*split_copy=*/true), bins, max_bins, false,
+                                               std::vector<double>{},
                                                values.numel());
   }
   const bool tf = bins.kind == HistogramBins::Kind::kTensorflow;

@@ -22,7 +22,9 @@ namespace trainscope::detail {
 // after an event on the current stream, and wait() blocks on that event (writer thread only).
 class TRAINSCOPE_API HostSnapshot {
  public:
-  static HostSnapshot take(const at::Tensor& t);
+  // split_copy: a contiguous CPU tensor is copied by this thread and the histogram pool's
+  // helpers together (detail::copy_histogram_input).
+  static HostSnapshot take(const at::Tensor& t, bool split_copy = false);
   const at::Tensor& wait();
   size_t nbytes() const { return host_.defined() ? host_.nbytes() : 0; }
 
@@ -50,6 +52,10 @@ TRAINSCOPE_API at::Tensor reduce_histogram(const at::Tensor& values, const at::T
 // Unpacks reduce_histogram's result (on the host) into HistogramData.
 TRAINSCOPE_API HistogramData unpack_histogram(const at::Tensor& packed, const std::vector<double>& edges, int64_t numel,
                                               int max_bins);
+
+// Whether a CPU tensor holds a finite value (true for non-floating types): a scan that stops
+// at the first finite value for contiguous float32/float64, isfinite().any() otherwise.
+TRAINSCOPE_API bool has_finite_value(const at::Tensor& t);
 
 // CPU tensors with at least this many values and the default edges are binned during
 // add_histogram instead of being copied (64 MB of float32).

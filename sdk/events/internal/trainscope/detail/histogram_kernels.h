@@ -41,15 +41,21 @@ struct TensorflowLookup {
 
   // For the vectorised kernels, which compute slots without table gathers (slow on many
   // x86 cores): k' = log_1.1(|x| / 1e-12) ~ e * k_exp + (T[i] + L * k_ln) in float, where
-  // e is x's exponent, i the top mantissa bits, L = ln(m * inv[i]) by a short series.
-  // A value whose k' is within kTfUncertain of an integer (or that is 0, denormal,
-  // infinite or NaN) is looked up exactly instead; every other value is at least that far
-  // from every edge, far more than the approximation's error (< 3e-4), so floor(k') is its
-  // bin. The kernel tests check every float bit pattern against slot().
-  static constexpr float kTfUncertain = 2e-3f;
+  // e is x's exponent, i the top mantissa bits, L = ln(m * inv[i]) by a short series (AVX2),
+  // or e * k_exp + a straight line in m per cell (AVX-512, below). A value whose k' is
+  // within kTfUncertain of an integer (or that is infinite, NaN or -0.0, and for AVX2 also
+  // 0 or denormal) is looked up exactly instead; every other value is at least that far
+  // from every edge, more than either approximation's error (< 3e-4 for AVX2, < 7e-4 for
+  // AVX-512), so floor(k') is its bin. The kernel tests check every float bit pattern
+  // against slot().
+  static constexpr float kTfUncertain = 1e-3f;  // 2e-3 before: twice the exact lookups
   float k_exp = 0, k_ln = 0;
-  alignas(64) float inv32[32], log32[32];  // cells of 1/32 of the mantissa (AVX-512)
-  alignas(32) float inv8[8], log8[8];      // cells of 1/8 (AVX2)
+  // AVX-512: k' + kTfUncertain ~ e * k_exp + line_a[i] + line_b[i] * m (m in [1, 2), i its
+  // top 5 mantissa bits): a straight line per cell, centred between the curve and its chord
+  // (error < 7e-4 in k'), with the margin added so that floor() of it is the bin whenever
+  // its fraction is at least 2 * kTfUncertain.
+  alignas(64) float line_a32[32], line_b32[32];
+  alignas(32) float inv8[8], log8[8];  // cells of 1/8 (AVX2)
 
   explicit TensorflowLookup(const std::vector<double>& edges);
 
@@ -90,16 +96,21 @@ struct TfStats {
 };
 TRAINSCOPE_API TfStats fold(const StatLanes& lanes);
 
-// Per-slot counters of one run. Two arrays take alternate values so that runs of equal
-// slots do not wait on one counter (measured on the 2-core AMD EPYC this was tuned on: two
-// separate arrays count 1M normal values in ~0.21 ms, four in ~0.46 ms, eight in ~0.50 ms);
+// Per-slot counters of one run. Four arrays take the values in turn so that runs of equal
+// slots do not wait on one counter (measured on the 2-core AMD EPYC this was tuned on, AVX-512
+// kernel counting a batch behind: 1M normal values take ~0.34 ms with two arrays or four, but
+// a ReLU output, half zeros, 0.50 ms with two and 0.35 ms with four; eight were slower before);
 // 32 bits each (callers keep runs below 2^32 values).
 struct TRAINSCOPE_API SlotCounts {
-  static constexpr int kWays = 2;
+  static constexpr int kWays = 4;
   alignas(64) uint32_t c[kWays][kTfSlots];
   SlotCounts();
   void clear();
-  uint64_t at(int slot) const { return uint64_t{c[0][slot]} + c[1][slot]; }
+  uint64_t at(int slot) const {
+    uint64_t total = 0;
+    for (int w = 0; w < kWays; ++w) total += c[w][slot];
+    return total;
+  }
 };
 
 enum class Isa { kPortable, kAvx2, kAvx512 };
