@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "example_cli.h"
+#include "example_run_dir.h"
 #include "trainscope/data.h"
 #include "trainscope/summary_writer.h"
 #include "trainscope/trainer.h"
@@ -132,7 +133,8 @@ void log_parameters(trainscope::SummaryWriter& w, const std::string& prefix, nn:
 int main(int argc, char** argv) {
   examples::Cli cli("dcgan", "a DCGAN on Fashion-MNIST, logged to TensorBoard");
   cli.flag("data", trainscope::kFashionMnistDir, "Fashion-MNIST folder (Debian package dataset-fashion-mnist)");
-  cli.flag("log-dir", "runs/dcgan", "the run directory written");
+  cli.flag("log-dir", "runs/dcgan", "the run directory written ({timestamp}, {host} allowed: docs/runs.md)");
+  cli.switch_flag("overwrite", "the log dir holds an earlier run: move it aside to <dir>.old-<timestamp>");
   cli.flag("device", "auto", "auto (CUDA when present) | cpu | cuda | cuda:N");
   cli.flag("epochs", "5", "passes over the training images");
   cli.flag("limit", "0", "use only the first N training images (0: all 60000)");
@@ -192,7 +194,7 @@ int main(int argc, char** argv) {
     torch::optim::Adam opt_d(discriminator->parameters(), adam());
     const auto fixed_noise = torch::randn({n_samples, nz, 1, 1}, torch::device(device));
 
-    trainscope::SummaryWriter writer(cli.text("log-dir"));
+    trainscope::SummaryWriter writer(examples::claim_log_dir("dcgan", cli.text("log-dir"), cli.on("overwrite")));
     std::printf("dcgan: %lld images (%lld batches of %lld per epoch), %lld epochs on %s, %d thread%s\n",
                 static_cast<long long>(train.size()), static_cast<long long>(loader.batches()),
                 static_cast<long long>(batch_size), static_cast<long long>(epochs), device.str().c_str(),
