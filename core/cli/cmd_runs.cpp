@@ -420,7 +420,10 @@ int prune_runs(const Args& a) {
       if (const auto v = best_of(r, a.metric); v && !std::isnan(*v)) ranked.push_back({up ? -*v : *v, r.name});
     }
     std::stable_sort(ranked.begin(), ranked.end());
-    for (size_t i = 0; i < ranked.size() && i < static_cast<size_t>(*a.keep_best); ++i) best.insert(ranked[i].second);
+    // The N best, and every run as good as the N-th: a tie never decides what is deleted.
+    const size_t n = static_cast<size_t>(*a.keep_best);
+    for (size_t i = 0; i < ranked.size() && n > 0 && (i < n || ranked[i].first == ranked[n - 1].first); ++i)
+      best.insert(ranked[i].second);
   }
   const double now = static_cast<double>(std::time(nullptr));
   std::vector<RunInfo> shown;

@@ -231,9 +231,10 @@ def test_export_equals_tensorboards_scalars_for_every_run_and_tag(tmp_path, real
             assert same(from_json[tag], points), (run, tag)
     # One tag: TensorBoard's own "download data" layout (three columns; a bare list).
     points = expected["tb"]["val/accuracy"]
-    single = ok(trainscope("export", logdir / "tb", "--tag", "val/accuracy", cwd=tmp_path)).stdout
-    rows = list(csv.reader(io.StringIO(single, newline="")))
-    assert rows[0] == ["Wall time", "Step", "Value"] and single.endswith("\r\n")
+    ok(trainscope("export", logdir / "tb", "--tag", "val/accuracy", "-o", tmp_path / "one.csv", cwd=tmp_path))
+    raw = (tmp_path / "one.csv").read_bytes()
+    assert raw.startswith(b"Wall time,Step,Value\r\n") and raw.endswith(b"\r\n")  # csv module line ends
+    rows = list(csv.reader(io.StringIO(raw.decode(), newline="")))
     assert same([(float(w), int(s), float(v)) for w, s, v in rows[1:]], points)
     single = ok(trainscope("export", logdir / "tb", "--tag", "val/accuracy", "--format", "json", cwd=tmp_path)).stdout
     assert same([tuple(p) for p in json.loads(single)], points)
@@ -423,8 +424,8 @@ def test_runs_lists_ten_runs_and_prune_deletes_exactly_the_chosen_ones(tmp_path,
         everything = tree(tmp_path)
         dry = ok(trainscope("runs", "prune", logs, "--keep-best", "3", "--by", "val/accuracy", cwd=tmp_path)).stdout
         assert tree(tmp_path) == everything
-        best3 = sorted((r for r in rows.values() if r["best"] is not None), key=lambda r: -r["best"])[:3]
-        doomed = {n for n, r in rows.items() if r not in best3 and r["best"] is not None and r["state"] != "running"}
+        third = sorted((r["best"] for r in rows.values() if r["best"] is not None), reverse=True)[2]
+        doomed = {n for n, r in rows.items() if r["best"] is not None and r["best"] < third and r["state"] != "running"}
         assert {l.split()[2] for l in dry.splitlines() if l.startswith("would delete")} == doomed, dry
         assert f"dry run: {len(doomed)} of {len(rows)} runs would be deleted" in dry
 
