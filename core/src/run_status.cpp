@@ -111,10 +111,15 @@ bool write_run_status(const std::string& run_dir, const RunStatus& s) {
   return true;
 }
 
-RunStatusFile::RunStatusFile(std::string run_dir, std::string name, const std::map<std::string, OptionValue>& hparams)
+RunStatusFile::RunStatusFile(std::string run_dir, std::string name, const std::map<std::string, OptionValue>& hparams,
+                             bool resumed)
     : run_dir_(std::move(run_dir)) {
   status_.state = "running";
   status_.start_time = now_seconds();
+  if (resumed) {
+    if (const auto before = read_run_status(run_dir_); before && before->start_time > 0)
+      status_.start_time = before->start_time;
+  }
   status_.pid = static_cast<long long>(getpid());
   status_.host = host_name();
   status_.name = std::move(name);

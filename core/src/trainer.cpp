@@ -648,10 +648,10 @@ FitResult Trainer::fit() {
     for (const auto& tmp : remove_partial_checkpoints(checkpoint_dir()))
       s.cut_messages.push_back("removed " + tmp + " (a checkpoint left unfinished by a killed run)");
   }
-  std::optional<RunStatusFile> run_status;  // <run dir>/.trainscope-run (run_status.h)
-  if (lock && s.run.log) run_status.emplace(run_dir(), s.run.name, s.hparams);
   result.resumed_from = s.resume_path();
   const bool resumed = !result.resumed_from.empty();
+  std::optional<RunStatusFile> run_status;  // <run dir>/.trainscope-run (run_status.h)
+  if (lock && s.run.log) run_status.emplace(run_dir(), s.run.name, s.hparams, resumed);
   if (s.cfg.resume == "auto" && !resumed && s.progress_out) {
     std::fprintf(s.progress_out, "[trainscope] no checkpoint in %s: starting a new run\n", checkpoint_dir().c_str());
   }

@@ -250,6 +250,11 @@ def event_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*tfevents*"))}
 
 
+def status_of(run_dir: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in (run_dir / ".trainscope-run").read_text().splitlines()
+                if "=" in line and not line.startswith("#"))
+
+
 def test_a_second_run_into_a_used_folder_is_refused_and_overwrite_and_resume_do_what_they_say(tmp_path):
     (tmp_path / "job.toml").write_text(CONFIG.replace("epochs = 2", "epochs = 1"))
     ok(trainscope("run", "job.toml", cwd=tmp_path))
@@ -269,12 +274,15 @@ def test_a_second_run_into_a_used_folder_is_refused_and_overwrite_and_resume_do_
     assert unlocked(tree(tmp_path / "logs")) == unlocked(before)
 
     # resume = "auto": the same run goes on from its checkpoint, in the same folder.
+    started = status_of(run_dir)["start_time"]
     resumed = ok(trainscope("run", "job.toml", "--set", "trainer.resume=auto", "--set", "trainer.epochs=2",
                             cwd=tmp_path))
     assert "resumed from logs/run/checkpoints/epoch_0001.pt" in resumed.stdout, resumed.stdout
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["run"]
     resumed_events = event_bytes(run_dir)
     assert len(resumed_events) == len(first) + 1
+    after = status_of(run_dir)
+    assert after["state"] == "finished" and after["steps"] == "8" and after["start_time"] == started, after
 
     # --overwrite: the old run (both of its files) moves aside untouched; the new one starts afresh.
     over = ok(trainscope("run", "job.toml", "--overwrite", cwd=tmp_path))
@@ -284,8 +292,7 @@ def test_a_second_run_into_a_used_folder_is_refused_and_overwrite_and_resume_do_
     assert event_bytes(olds[0]) == resumed_events
     new = event_bytes(run_dir)
     assert len(new) == 1 and not set(new.values()) & set(resumed_events.values())
-    status = dict(line.split("=", 1) for line in (run_dir / ".trainscope-run").read_text().splitlines()
-                  if "=" in line and not line.startswith("#"))
+    status = status_of(run_dir)
     assert status["state"] == "finished" and status["steps"] == "4" and status["hparam.tag"] == "small", status
     # TensorBoard sees two runs, each once: the new one from step 1.
     scalars = tensorboard_scalars(tmp_path / "logs")

@@ -46,7 +46,9 @@ TRAINSCOPE_API bool write_run_status(const std::string& run_dir, const RunStatus
 // Destroyed without finish() (an exception left the fit), it records "failed".
 class TRAINSCOPE_API RunStatusFile {
  public:
-  RunStatusFile(std::string run_dir, std::string name, const std::map<std::string, OptionValue>& hparams);
+  // `resumed`: the run goes on from a checkpoint; its first start time is kept.
+  RunStatusFile(std::string run_dir, std::string name, const std::map<std::string, OptionValue>& hparams,
+                bool resumed = false);
   ~RunStatusFile();
   RunStatusFile(const RunStatusFile&) = delete;
   RunStatusFile& operator=(const RunStatusFile&) = delete;
