@@ -21,7 +21,17 @@ inline std::string claim_log_dir(const std::string& program, const std::string& 
   config.run.name = program;
   config.run.log_dir = dir;
   trainscope::expand_run_dir_templates(config);
-  const trainscope::RunDirClaim claim = trainscope::claim_run_dir(config.run.log_dir, {false, overwrite, false});
+  trainscope::RunDirClaim claim;
+  try {
+    claim = trainscope::claim_run_dir(config.run.log_dir, {false, overwrite, false});
+  } catch (const trainscope::RunDirTaken& e) {
+    // The ways out of an example (no checkpoints to resume from, no run.name): its own flags.
+    const std::string what = e.what();
+    throw trainscope::RunDirTaken(what.substr(0, what.find(" Choose one:")) +
+                                  " Choose another --log-dir (a template such as runs/{name}/{timestamp} gives each "
+                                  "run its own folder), or --overwrite to move the old run aside to "
+                                  "<dir>.old-<timestamp> (nothing is deleted).");
+  }
   for (const auto& m : claim.messages) std::printf("%s: %s\n", program.c_str(), m.c_str());
   return config.run.log_dir;
 }
