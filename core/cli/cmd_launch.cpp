@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "trainscope/run_dir.h"
 
 namespace {
 
@@ -200,6 +201,8 @@ int cmd_launch(const std::vector<std::string>& args) {
       ::setenv("TRAINSCOPE_DIST_TIMEOUT", std::to_string(timeout).c_str(), 1);
       if (rank_logs) ::setenv("TRAINSCOPE_DIST_RANK_LOGS", "1", 1);
       ::setenv("OMP_NUM_THREADS", threads.c_str(), 0);
+      // Every rank expands run.name's / run.log_dir's {timestamp} alike (run_dir.h).
+      ::setenv("TRAINSCOPE_RUN_TIMESTAMP", trainscope::run_timestamp().c_str(), 0);
       std::vector<char*> argv;
       for (auto& p : program) argv.push_back(const_cast<char*>(p.c_str()));
       argv.push_back(nullptr);

@@ -1,4 +1,4 @@
-// trainscope run CONFIG.toml [--set section.key=value ...] [--path DIR ...] [--no-log]: loads
+// trainscope run CONFIG.toml [--set section.key=value ...] [--path DIR ...] [--no-log] [--overwrite]: loads
 // the configuration, assembles the run (run.h: data, model, plugins, trainer), fits, and says
 // where the logs are.
 #include <ATen/Parallel.h>
@@ -29,10 +29,12 @@ std::string join(const std::vector<std::string>& v) {
 int cmd_run(const std::vector<std::string>& args) {
   // --no-log is run.log = false: the trainer's writer gets a NullSink (no event files).
   std::vector<std::string> rest;
-  bool no_log = false;
+  bool no_log = false, overwrite = false;
   for (const auto& arg : args) {
     if (arg == "--no-log")
       no_log = true;
+    else if (arg == "--overwrite")  // run.overwrite = true: move an earlier run in the folder aside
+      overwrite = true;
     else
       rest.push_back(arg);
   }
@@ -40,6 +42,7 @@ int cmd_run(const std::vector<std::string>& args) {
   std::string error;
   if (!parse_common_args(rest, a, &error)) return usage_error("run", error);
   if (no_log) a.overrides.push_back("run.log=false");
+  if (overwrite) a.overrides.push_back("run.overwrite=true");
   if (a.positional.size() != 1) return usage_error("run", "expected one CONFIG.toml");
   const std::string& file = a.positional.front();
 

@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "trainscope/run.h"
+#include "trainscope/run_dir.h"
 #include "trainscope/sweep_config.h"
 #include "trainscope/sweep_run.h"
 
@@ -346,6 +347,8 @@ int cmd_sweep(const std::vector<std::string>& args) {
   SweepArgs a;
   std::string error;
   if (!parse_args(args, a, error)) return usage_error("sweep", error);
+  // The parent and every worker read the same run.log_dir: one {timestamp} for all (run_dir.h).
+  ::setenv("TRAINSCOPE_RUN_TIMESTAMP", trainscope::run_timestamp().c_str(), 0);
   try {
     return a.worker ? run_as_worker(a) : run_as_parent(a);
   } catch (const trainscope::sweep::StorageError& e) {

@@ -16,6 +16,10 @@ int cmd_validate(const std::vector<std::string>& args);
 int cmd_inspect(const std::vector<std::string>& args);
 // trainscope sweep CONFIG.toml [-j N] [--set key=value ...]   (core/cli/cmd_sweep.cpp)
 int cmd_sweep(const std::vector<std::string>& args);
+// trainscope runs LOGDIR [...] | runs prune LOGDIR [...]   (core/cli/cmd_runs.cpp)
+int cmd_runs(const std::vector<std::string>& args);
+// trainscope export RUN [--format csv|json] [--tag TAG] [-o FILE]   (core/cli/cmd_export.cpp)
+int cmd_export(const std::vector<std::string>& args);
 // trainscope launch -n N [options] -- PROGRAM [ARGS...]   (core/cli/cmd_launch.cpp)
 int cmd_launch(const std::vector<std::string>& args);
 

@@ -26,6 +26,13 @@ constexpr const char* kUsage =
     "                                           ABI, hooks, options; and refused libraries\n"
     "  inspect LOGDIR                           runs, tags, counts and last values of the event\n"
     "                                           files under LOGDIR; verifies every record's CRCs\n"
+    "  runs LOGDIR [--metric TAG] [--sort COL] [--filter EXPR ...] [--json]\n"
+    "                                           a table of the runs under LOGDIR: start, steps,\n"
+    "                                           wall time, state, best/final metric, hparams\n"
+    "  runs prune LOGDIR (--keep-best N [--by TAG] | --older-than 7d | --failed) [--yes]\n"
+    "                                           delete runs (a dry run without --yes)\n"
+    "  export RUN [--format csv|json] [--tag TAG] [-o FILE]\n"
+    "                                           a run's scalars as TensorBoard's download gives\n"
     "  launch -n N [options] -- PROGRAM ...     start N ranks of PROGRAM (e.g. trainscope run\n"
     "                                           job.toml) for distributed data-parallel training\n"
     "\n"
@@ -33,6 +40,9 @@ constexpr const char* kUsage =
     "  --set section.key=value   override a configuration value (TOML syntax; a bare word is a\n"
     "                            string): --set trainer.lr=0.01 --set plugin.grad_norm.max_norm=2\n"
     "  --path DIR                also search DIR for plugin libraries (before the default path)\n"
+    "  --overwrite               run: the run folder holds an earlier run's events: move that\n"
+    "                            run aside to <dir>.old-<timestamp> (never deleted) and start\n"
+    "                            afresh (without it, run refuses; docs/runs.md)\n"
     "  --no-log                  run: train without event files (run.log = false): every\n"
     "                            summary goes to a null sink and nothing is written under\n"
     "                            run.log_dir except checkpoints, which still follow\n"
@@ -82,9 +92,12 @@ int main(int argc, char** argv) {
     if (command == "plugins") return cmd_plugins(args);
     if (command == "inspect") return cmd_inspect(args);
     if (command == "sweep") return cmd_sweep(args);
+    if (command == "runs") return cmd_runs(args);
+    if (command == "export") return cmd_export(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "trainscope %s: %s\n", command.c_str(), e.what());
     return 1;
   }
-  return usage_error(command, "unknown command (expected run, validate, plugins, inspect, sweep or launch)");
+  return usage_error(command,
+                     "unknown command (expected run, validate, plugins, inspect, runs, export, sweep or launch)");
 }

@@ -5,6 +5,7 @@
 
 #include "toml_guard.h"
 #include "trainscope/model_options.h"
+#include "trainscope/run_dir.h"
 
 #define TOML_ENABLE_FORMATTERS 0  // we only parse
 #include <sys/stat.h>
@@ -292,6 +293,7 @@ void read_run(Reader& r, const toml::table& t, RunSection& run) {
   s.read("device", run.device);
   s.read("log", run.log);
   s.read("plugin_path", run.plugin_path);
+  s.read("overwrite", run.overwrite);
   for (auto& dir : run.plugin_path) dir = resolve_dir(dir, r.source);
   s.finish("in [run]");
 }
@@ -1044,6 +1046,7 @@ std::vector<std::string> validate(const RunConfig& config) {
   const auto& run = config.run;
   if (run.name.empty()) c.fail("run.name", "must not be empty");
   if (run.log_dir.empty()) c.fail("run.log_dir", "must not be empty");
+  for (auto& p : check_run_dir_templates(config)) c.problems.push_back(std::move(p));
   if (const std::string why = device_problem(run.device); !why.empty()) {
     const bool unknown = why.rfind("unknown", 0) == 0;
     c.problems.push_back(c.where("run.device") + ": run.device: " + why +
@@ -1242,6 +1245,7 @@ RunConfig ConfigFile::read(const PluginCatalog& catalog) const {
   // (valid) default, so nothing is reported twice.
   for (auto& p : validate(config)) r.problems.push_back(std::move(p));
   if (!r.problems.empty()) throw ConfigError(std::move(r.problems));
+  expand_run_dir_templates(config);  // valid (checked above): {timestamp}, {host}, ... filled in
   return config;
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 #include <utility>
 
+#include "trainscope/run_dir.h"
 #include "trainscope/scripted_module.h"
 
 namespace trainscope {
@@ -68,6 +69,12 @@ Run assemble_run(RunSpec spec, RunParts parts) {
   r->catalog = std::move(spec.catalog);
   r->config = std::move(spec.config);
   RunConfig& config = r->config;
+  // A configuration built in code may still hold run.name / run.log_dir templates.
+  try {
+    expand_run_dir_templates(config);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError({e.what()});
+  }
   if (r->catalog == nullptr) r->catalog = std::make_shared<const PluginCatalog>();
   if (parts.default_threads) use_default_threads();
 

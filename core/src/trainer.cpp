@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -31,7 +32,9 @@
 #include "trainscope/hook_context.h"
 #include "trainscope/null_sink.h"
 #include "trainscope/progress.h"
+#include "trainscope/run_dir.h"
 #include "trainscope/run_lock.h"
+#include "trainscope/run_status.h"
 #include "trainscope/summary_writer.h"
 #include "trainscope/tap.h"
 
@@ -709,6 +712,13 @@ FitResult Trainer::fit() {
   if (!s.dist() || s.denv.rank == 0) {
     if (s.run.log) {
       lock = std::make_unique<RunLock>(run_dir());
+      // Another run's events here: refuse, or move that run aside (run_dir.h, docs/runs.md).
+      const bool checkpoint = s.cfg.resume == "auto" && !latest_checkpoint(checkpoint_dir()).empty();
+      RunDirClaim claim = claim_run_dir(
+          run_dir(), {(s.cfg.resume == "auto" && checkpoint) || (!s.cfg.resume.empty() && s.cfg.resume != "auto"),
+                      s.run.overwrite, s.cfg.resume == "auto" && !checkpoint});
+      for (auto& m : claim.messages) s.cut_messages.push_back(std::move(m));
+      if (!claim.moved_to.empty()) lock = std::make_unique<RunLock>(run_dir());
     } else if (s.cfg.checkpoint_every_n_epochs > 0) {
       lock = std::make_unique<RunLock>(checkpoint_dir());
     }
@@ -720,6 +730,8 @@ FitResult Trainer::fit() {
   }
   result.resumed_from = s.resume_path();
   const bool resumed = !result.resumed_from.empty();
+  std::optional<RunStatusFile> run_status;  // <run dir>/.trainscope-run (run_status.h)
+  if (lock && s.run.log) run_status.emplace(run_dir(), s.run.name, s.hparams, resumed);
   if (s.cfg.resume == "auto" && !resumed && s.progress_out) {
     std::fprintf(s.progress_out, "[trainscope] no checkpoint in %s: starting a new run\n", checkpoint_dir().c_str());
   }
@@ -864,6 +876,12 @@ FitResult Trainer::fit() {
   result.metrics = s.metrics;
   result.write_error = s.write_error;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (run_status) {
+    run_status->finish(!s.write_error.empty() ? "failed"
+                       : s.stop               ? "stopped"
+                                              : "finished",
+                       s.step, s.epochs_done, s.metrics, !s.write_error.empty() ? s.write_error : s.stop_reason);
+  }
   return result;
 }
 

@@ -5,6 +5,7 @@
 //   cli.flag("epochs", "5", "training epochs");
 //   if (!cli.parse(argc, argv)) return cli.exit_code();
 //   const long long epochs = cli.integer("epochs");   // throws std::invalid_argument if not one
+//   cli.switch_flag("overwrite", "...");  ...  cli.on("overwrite")    // a flag without a value
 #pragma once
 
 #include <cstdio>
@@ -33,6 +34,14 @@ class Cli {
     lists_[name];
   }
 
+  // A switch: `--name` alone sets it (no value); on(name) says whether it was given.
+  void switch_flag(const std::string& name, std::string help) {
+    order_.push_back(name);
+    help_[name] = std::move(help);
+    switches_[name] = false;
+  }
+  bool on(const std::string& name) const { return switches_.at(name); }
+
   // False when the program should exit now (--help, or a bad flag: the message is printed).
   bool parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
@@ -44,6 +53,10 @@ class Cli {
       }
       if (arg.rfind("--", 0) != 0) return fail("unexpected argument '" + arg + "'");
       std::string name = arg.substr(2), value;
+      if (auto sw = switches_.find(name); sw != switches_.end()) {
+        sw->second = true;
+        continue;
+      }
       if (const auto eq = name.find('='); eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
@@ -128,6 +141,7 @@ class Cli {
   std::vector<std::string> order_;
   std::map<std::string, std::string> values_, help_;
   std::map<std::string, std::vector<std::string>> lists_;
+  std::map<std::string, bool> switches_;
   int exit_code_ = 0;
 };
 

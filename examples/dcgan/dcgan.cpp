@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "example_cli.h"
 #include "trainscope/hook_bus.h"
@@ -108,6 +109,7 @@ int main(int argc, char** argv) {
   cli.flag("config", DCGAN_CONFIG, "the run configuration: [run], [data], [trainer], [[plugin]] tables");
   cli.repeated("set", "section.key=value override, as `trainscope run --set`");
   cli.repeated("path", "another directory searched for plugin libraries, as `trainscope run --path`");
+  cli.switch_flag("overwrite", "the run folder holds an earlier run: move it aside to <dir>.old-<time> (docs/runs.md)");
   cli.flag("nz", "64", "size of the latent vector z");
   cli.flag("width", "64", "feature maps of the last generator / first discriminator layer");
   cli.flag("beta1", "0.5", "Adam beta1 of both networks (beta2 is 0.999; the lr is trainer.lr)");
@@ -125,7 +127,9 @@ int main(int argc, char** argv) {
     load.plugin_dirs = cli.list("path");
     trainscope::RunSpec spec;
     try {
-      spec = trainscope::load_run(cli.text("config"), cli.list("set"), load);
+      std::vector<std::string> overrides = cli.list("set");
+      if (cli.on("overwrite")) overrides.emplace_back("run.overwrite=true");
+      spec = trainscope::load_run(cli.text("config"), overrides, load);
     } catch (const trainscope::ConfigError& e) {
       std::fprintf(stderr, "%s\n", e.what());
       return 1;

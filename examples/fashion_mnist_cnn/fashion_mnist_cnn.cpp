@@ -55,10 +55,11 @@ std::string default_config() {
 }
 
 int usage(const char* why) {
-  std::fprintf(stderr,
-               "fashion_mnist_cnn: %s\nusage: fashion_mnist_cnn [CONFIG.toml] [--set section.key=value]...\n"
-               "  e.g. --set trainer.epochs=1 --set data.train_limit=2000 --set run.device=cpu\n",
-               why);
+  std::fprintf(
+      stderr,
+      "fashion_mnist_cnn: %s\nusage: fashion_mnist_cnn [CONFIG.toml] [--set section.key=value]... [--overwrite]\n"
+      "  e.g. --set trainer.epochs=1 --set data.train_limit=2000 --set run.device=cpu\n",
+      why);
   return 2;
 }
 
@@ -74,6 +75,8 @@ int main(int argc, char** argv) {
       overrides.emplace_back(argv[++i]);
     } else if (a.rfind("--set=", 0) == 0) {
       overrides.push_back(a.substr(6));
+    } else if (a == "--overwrite") {  // the run folder holds an earlier run: move it aside (docs/runs.md)
+      overrides.emplace_back("run.overwrite=true");
     } else if (a == "-h" || a == "--help") {
       return usage("help");
     } else if (!a.empty() && a[0] != '-' && config_path.empty()) {

@@ -5,7 +5,7 @@
 // bundled `hparams` plugin, are found through the plugin search path and loaded for every run,
 // so the HParams dashboard lists one session per grid point with its hyperparameters and metrics.
 // Usage: hparam_search [--config search.toml] [--lr 0.001,0.01] [--batch-size 32,128]
-//                      [--optimizer adam,sgd] [--set section.key=value ...] [--path DIR ...]
+//                      [--optimizer adam,sgd] [--set section.key=value ...] [--path DIR ...] [--overwrite]
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   cli.flag("batch-size", "32,128", "batch sizes, comma-separated");
   cli.flag("optimizer", "adam,sgd", "optimizers (adam | adamw | sgd), comma-separated");
   cli.repeated("set", "section.key=value override for every run, as `trainscope run --set`");
+  cli.switch_flag("overwrite", "a grid point's folder holds an earlier run: move it aside (docs/runs.md)");
   cli.repeated("path", "another directory searched for plugin libraries, as `trainscope run --path`");
   if (!cli.parse(argc, argv)) return cli.exit_code();
 
@@ -62,7 +63,9 @@ int main(int argc, char** argv) {
     // The file is read and parsed once with the common overrides; its plugin catalog is found
     // as `trainscope run` finds it: --path, then the file's run.plugin_path, then
     // TRAINSCOPE_PLUGIN_PATH, the build tree's or the installed plugin directory.
-    const trainscope::ConfigFile base = trainscope::ConfigFile::load(file, cli.list("set"));
+    std::vector<std::string> common = cli.list("set");
+    if (cli.on("overwrite")) common.push_back("run.overwrite=true");
+    const trainscope::ConfigFile base = trainscope::ConfigFile::load(file, common);
     trainscope::LoadOptions load;
     load.catalog = trainscope::find_plugins(base, cli.list("path"));
 

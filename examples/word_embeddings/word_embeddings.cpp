@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "example_cli.h"
+#include "example_run_dir.h"
 #include "trainscope/summary_writer.h"
 #include "trainscope/trainer.h"
 
@@ -131,7 +132,8 @@ int main(int argc, char** argv) {
   examples::Cli cli("word_embeddings", "word2vec on the Debian licence texts, to TensorBoard's projector");
   cli.repeated("text", "a text file to train on, may be repeated (default: /usr/share/common-licenses/"
                        "{GPL-3,GPL-2,LGPL-2.1,GFDL-1.3,Apache-2.0,MPL-2.0})");
-  cli.flag("log-dir", "runs/word_embeddings", "the run directory written");
+  cli.flag("log-dir", "runs/word_embeddings", "the run directory written ({timestamp}, {host} allowed: docs/runs.md)");
+  cli.switch_flag("overwrite", "the log dir holds an earlier run: move it aside to <dir>.old-<timestamp>");
   cli.flag("device", "auto", "auto (CUDA when present) | cpu | cuda | cuda:N");
   cli.flag("epochs", "10", "passes over the text");
   cli.flag("min-count", "5", "words seen fewer times are left out");
@@ -200,7 +202,8 @@ int main(int argc, char** argv) {
     // The negative-sampling distribution: unigram counts ^ 0.75.
     const auto noise = torch::tensor(vocab.counts, torch::kDouble).pow(0.75).to(torch::kFloat).to(device);
 
-    trainscope::SummaryWriter writer(cli.text("log-dir"));
+    trainscope::SummaryWriter writer(
+        examples::claim_log_dir("word_embeddings", cli.text("log-dir"), cli.on("overwrite")));
     std::printf("word_embeddings: %zu file(s), %zu words, vocabulary %lld (count >= %lld), dim %lld, %lld epochs on %s\n",
                 files.size(), tokens.size(), static_cast<long long>(V), static_cast<long long>(min_count),
                 static_cast<long long>(dim), static_cast<long long>(epochs), device.str().c_str());

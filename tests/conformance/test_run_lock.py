@@ -37,6 +37,8 @@ def test_a_second_process_on_a_run_directory_in_use_is_refused(tmp_path):
         first.send_signal(signal.SIGKILL)
         first.wait()
         first.stdout.close()
-    third = subprocess.run([str(cli()), "run", cfg.name, "--set", "trainer.epochs=1"], capture_output=True, text=True,
-                           timeout=120, env=env(), cwd=tmp_path)
+    # The killed run's events are still there: a new run moves them aside (docs/runs.md).
+    third = subprocess.run([str(cli()), "run", cfg.name, "--set", "trainer.epochs=1", "--overwrite"],
+                           capture_output=True, text=True, timeout=120, env=env(), cwd=tmp_path)
     assert third.returncode == 0, third.stdout + third.stderr
+    assert [p.name for p in (tmp_path / "logs").iterdir() if p.name.startswith("run.old-")], third.stdout

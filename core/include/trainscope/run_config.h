@@ -41,8 +41,10 @@ struct PluginConfig {
 };
 
 struct RunSection {
+  // The run writes to <log_dir>/<name>. Both may be templates: {timestamp}, {host},
+  // {hparams.KEY}, and {name} in log_dir (run_dir.h, docs/runs.md).
   std::string name = "run";
-  std::string log_dir = "runs";   // the run writes to <log_dir>/<name>
+  std::string log_dir = "runs";
   int64_t seed = 0;
   std::string device = "auto";    // auto | cpu | cuda | cuda:N
   // false: train without event files (every event goes to a NullSink; nothing is written
@@ -50,6 +52,9 @@ struct RunSection {
   // --no-log` sets it.
   bool log = true;
   std::vector<std::string> plugin_path;  // extra directories searched for plugin libraries
+  // The run folder holds another run's events: true moves that run aside to a sibling
+  // <dir>.old-<timestamp> and starts afresh; false refuses (`trainscope run --overwrite`).
+  bool overwrite = false;
 };
 
 struct TrainerSection {
