@@ -6,8 +6,10 @@
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "trainer_fixtures.h"
 #include "trainscope/config.h"
@@ -75,9 +77,21 @@ std::string save(torch::jit::Module m, const std::string& name) {
   return path;
 }
 
-// Per-step training losses of `model` on the same data, seed and optimizer.
-std::vector<double> train_losses(Model model, int64_t steps) {
+// What a run under autocast saw: per step the logits' dtype, the first parameter's gradient
+// dtype, and the dtypes of the activations captured on the steps that requested them.
+struct AmpTrace {
+  std::vector<c10::ScalarType> outputs, grads;
+  std::map<std::string, c10::ScalarType> activations;
+  int64_t tapped_steps = 0;
+};
+
+// Per-step training losses of `model` on the same data, seed and optimizer. With `amp`, the
+// run uses `precision` and requests every activation (with gradients) on even steps, so that
+// both the module's own graph and the instrumented one run under autocast.
+std::vector<double> train_losses(Model model, int64_t steps, const std::string& precision = "fp32",
+                                 AmpTrace* amp = nullptr) {
   TrainerSection t = testing::trainer_section(/*epochs=*/10, /*batch_size=*/16);
+  t.precision = precision;
   t.max_steps = steps;
   t.optimizer = "adam";
   t.lr = 0.002;
@@ -89,6 +103,14 @@ std::vector<double> train_losses(Model model, int64_t steps) {
   testing::Probe probe;
   probe.on_hook = [&](HookContext& c) {
     if (c.hook() == Hook::kAfterForward) losses.push_back(c.loss().detach().clone());
+    if (amp == nullptr) return;
+    if (c.hook() == Hook::kTrainBatchBegin && c.step() % 2 == 0) c.request_all_activations();
+    if (c.hook() == Hook::kAfterForward) {
+      amp->outputs.push_back(c.outputs().scalar_type());
+      if (!c.activations().empty()) ++amp->tapped_steps;
+      for (const auto& [name, value] : c.activations()) amp->activations[name] = value.scalar_type();
+    }
+    if (c.hook() == Hook::kAfterBackward) amp->grads.push_back(c.model().parameters()[0].grad().scalar_type());
   };
   HookBus bus;
   testing::add_probe(bus, probe);
@@ -121,6 +143,42 @@ TEST(TorchScript, SameLossCurveAsTheCppSimpleCnnOver100Steps) {
   std::cout << "[ parity   ] loss step 1 " << want.front() << " -> step 100 " << want.back() << "; largest difference "
             << worst << "\n";
   EXPECT_LT(want.back(), want.front() * 0.5) << "the curves must show learning, or the parity says little";
+}
+
+// The code that runs under AMP on CUDA, on the CPU (autocast has a CPU key; bf16 and fp16 both,
+// fp16 with the grad scaler): the scripted module's ops are cast as the C++ module's are, in its
+// own graph and in the instrumented copy, and the two train alike.
+TEST(TorchScript, AutocastOnCpuCastsTheScriptedOpsAsTheCppModulesAreCast) {
+  for (const auto& [precision, dtype] :
+       std::vector<std::pair<std::string, c10::ScalarType>>{{"bf16", at::kBFloat16}, {"fp16", at::kHalf}}) {
+    SCOPED_TRACE(precision);
+    Model cpp = cpp_simple_cnn(17);
+    Model scripted = load_torchscript_model(save(scripted_simple_cnn(cpp.module()), "amp_" + precision + ".pt"));
+    AmpTrace cpp_trace, scripted_trace;
+    const std::vector<double> want = train_losses(cpp, 30, precision, &cpp_trace);
+    const std::vector<double> got = train_losses(scripted, 30, precision, &scripted_trace);
+    ASSERT_EQ(want.size(), 30u);
+    ASSERT_EQ(got.size(), 30u);
+    double worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(got[i])) << "step " << i + 1;
+      worst = std::max(worst, std::abs(want[i] - got[i]));
+    }
+    // Same ops on the same weights in the same dtypes: equal on the CPU (bit for bit here), as in
+    // fp32; the margin is the fp32 parity test's.
+    EXPECT_LT(worst, 1e-4) << "largest loss difference over 30 steps";
+    EXPECT_LT(got.back(), got.front()) << "it must learn under autocast";
+    std::cout << "[ amp cpu  ] " << precision << ": loss " << got.front() << " -> " << got.back()
+              << ", largest difference from the C++ module " << worst << "\n";
+    EXPECT_EQ(scripted_trace.outputs, std::vector<c10::ScalarType>(30, dtype)) << "logits in the reduced dtype";
+    EXPECT_EQ(scripted_trace.grads, std::vector<c10::ScalarType>(30, at::kFloat)) << "master weights stay fp32";
+    EXPECT_EQ(scripted_trace.tapped_steps, 15) << "the instrumented graph ran on every even step";
+    EXPECT_EQ(scripted_trace.outputs, cpp_trace.outputs);
+    for (const char* layer : {"conv1", "conv2", "fc1", "fc2", "fc3"}) {
+      ASSERT_EQ(scripted_trace.activations.count(layer), 1u) << layer;
+      EXPECT_EQ(scripted_trace.activations.at(layer), dtype) << layer << " ran under autocast in the tapped graph";
+    }
+  }
 }
 
 // Two epochs straight, or one and a resume from its checkpoint: the same weights at the end,
