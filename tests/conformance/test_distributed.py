@@ -133,8 +133,10 @@ def test_only_rank_zero_writes_and_its_scalars_are_cross_rank_means(runs):
     # Everything under the log dir is rank 0's one event file (its name carries rank 0's pid);
     # rank 1 created nothing there, nor in its $TMPDIR (the fixture made that a file).
     everything = sorted(p.relative_to(tmp / "runs") for p in (tmp / "runs").rglob("*"))
-    # single/, its event file and run lock, dist/, its event file and run lock
-    assert len(everything) == 6, everything
+    # single/, its event file, run lock and run-status file (docs/runs.md); dist/ likewise
+    assert len(everything) == 8, everything
+    assert sorted(p.name for p in everything if p.name.startswith(".")) == [".trainscope-run", ".trainscope-run",
+                                                                            ".trainscope.lock", ".trainscope.lock"]
     [dist_file] = event_files(tmp / "runs" / "dist")
     assert dist_file.name.split(".")[-2] == str(pids[0]), (dist_file, pids)
     # Rank 0 alone holds the run directory's lock (docs/reliability.md): its pid is in it.

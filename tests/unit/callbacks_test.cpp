@@ -119,7 +119,8 @@ TEST(Callbacks, ClassStateRoundTripsThroughACheckpoint) {
     return t;
   };
   Tally* first = nullptr;
-  trainer_with(2, first)->fit();
+  auto t1 = trainer_with(2, first);  // keeps `first` alive: the Trainer owns the callback
+  t1->fit();
   EXPECT_EQ(first->steps, 2 * kSamples / kBatch);
   EXPECT_EQ(first->loaded, "(not called)");  // a fresh run loads nothing
   Tally* second = nullptr;
