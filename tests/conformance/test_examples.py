@@ -162,6 +162,29 @@ def test_dcgan_sample_grids(dcgan):
     assert len(found) == n  # n different images (one shuffled batch)
 
 
+def test_dcgan_images_plugin_shows_training_images(dcgan):
+    # The images plugin of dcgan.toml on the user step: without validation data it shows the
+    # first training batch it sees (16 images, 8 per row, 2 px padding), de-normalised with the
+    # config's mean/std 0.5, at every epoch's end.
+    _, _, loaded = dcgan
+    per_epoch = DCGAN["limit"] // DCGAN["batch"]
+    grids = loaded.blobs("images")["images/inputs"]
+    assert [s for s, _ in grids] == [per_epoch * (e + 1) for e in range(DCGAN["epochs"])]
+    with gzip.open(FASHION_MNIST / "train-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[: DCGAN["limit"]].astype(np.int16)
+    for _, (w, h, png) in grids:
+        assert (int(w), int(h)) == (8 * 30 + 2, 2 * 30 + 2)
+        px = gray(png).astype(np.int16)
+        found = set()
+        for i in range(16):
+            r, c = divmod(i, 8)
+            cell = px[2 + r * 30:2 + r * 30 + 28, 2 + c * 30:2 + c * 30 + 28]
+            diff = np.abs(images - cell).reshape(len(images), -1).max(axis=1)
+            assert diff.min() <= 1, f"cell {i} is no training image (closest differs by {diff.min()})"
+            found.add(int(diff.argmin()))
+        assert len(found) == 16
+
+
 def dcgan_numel() -> dict[str, int]:
     nz, w = DCGAN["nz"], DCGAN["width"]
     return {
