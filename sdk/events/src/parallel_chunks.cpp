@@ -136,6 +136,7 @@ void run_chunks(size_t chunks, ChunkWork work, void* ctx) {
 }
 
 void parallel_copy(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;  // an empty tensor's data() may be null: memcpy(_, nullptr, 0) is UB
   if (bytes < 2 * kCopyChunk || max_participants() == 1) {
     std::memcpy(dst, src, bytes);
     return;
