@@ -207,6 +207,9 @@ struct Trainer::Impl {
   at::Tensor forward_train(const at::Tensor& x) { return forward_with(x, taps); }
   at::Tensor forward_with(const at::Tensor& x, TapSet& tap_set);
   void train_epoch(Progress& progress, at::Tensor& loss_sum, int64_t& loss_count, bool& completed);
+  // The two ends of every training batch, shared by train_epoch and train_epoch_user.
+  Batch begin_batch(int64_t b);
+  bool end_batch(int64_t b, int64_t batches, Progress& progress, const at::Tensor& shown, bool& completed);
   struct Sums {
     at::Tensor loss, correct, top5;
     int64_t count = 0;
@@ -451,25 +454,12 @@ at::Tensor Trainer::Impl::forward_with(const at::Tensor& x, TapSet& tap_set) {
 }
 
 void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_t& loss_count, bool& completed) {
-  const int64_t interval = std::max<int64_t>(1, cfg.log_every_n_steps);
-  const bool timed = bus != nullptr && bus->size() > 0;
   const int64_t batches = train_batches();
   torch::optim::Optimizer& optim = *optimizer;
   const detail::OptimizerRanges optim_ranges(optim);  // profiler ranges: step_ranges.h
   completed = false;
   for (int64_t b = 0; b < batches; ++b) {
-    detail::StepRange data_range(detail::kDataLoaderRange);
-    Batch batch = train_batch(b);
-    data_range.end();
-    ctx.batch_index_ = b;
-    ctx.inputs_ = batch.inputs;
-    ctx.targets_ = batch.targets;
-    ctx.outputs_ = at::Tensor();
-    ctx.loss_ = at::Tensor();
-    skip_step = false;
-    if (!taps.empty() || !taps.values().empty()) taps.clear();  // requests live for one step
-    apply_schedule(LrInterval::kStep, step);
-    emit(Hook::kTrainBatchBegin);
+    const Batch batch = begin_batch(b);
 
     {
       detail::StepRange zero_grad_range(optim_ranges.zero_grad);
@@ -527,24 +517,46 @@ void Trainer::Impl::train_epoch(Progress& progress, at::Tensor& loss_sum, int64_
     emit(Hook::kTrainBatchEnd);
     if (dist()) sync_stop();
 
-    if (step % interval == 0 || b + 1 == batches) {
-      if (progress.enabled()) progress.update(b + 1, step, shown.item<double>());  // the interval's one read
-      if (timed) {
-        for (const auto& [name, seconds] : bus->take_overhead()) {
-          writer->add_scalar("trainscope/overhead/" + name, seconds, step);
-        }
-      }
-    }
-    if (cfg.max_steps > 0 && step >= cfg.max_steps && !stop) {
-      stop = true;
-      stop_reason = "max_steps (" + std::to_string(cfg.max_steps) + ") reached";
-    }
-    if (stop) {
-      completed = b + 1 == batches;
-      return;
-    }
+    if (end_batch(b, batches, progress, shown, completed)) return;
   }
   completed = true;
+}
+
+Batch Trainer::Impl::begin_batch(int64_t b) {
+  detail::StepRange data_range(detail::kDataLoaderRange);
+  Batch batch = train_batch(b);
+  data_range.end();
+  ctx.batch_index_ = b;
+  ctx.inputs_ = batch.inputs;
+  ctx.targets_ = batch.targets;
+  ctx.outputs_ = at::Tensor();
+  ctx.loss_ = at::Tensor();
+  skip_step = false;
+  if (!taps.empty() || !taps.values().empty()) taps.clear();  // requests live for one step
+  apply_schedule(LrInterval::kStep, step);
+  emit(Hook::kTrainBatchBegin);
+  return batch;
+}
+
+// After train_batch_end: the console interval (the interval's one host read of `shown`, when
+// defined), overhead scalars, max_steps and stop requests. True: the epoch ends here.
+bool Trainer::Impl::end_batch(int64_t b, int64_t batches, Progress& progress, const at::Tensor& shown,
+                              bool& completed) {
+  if (step % std::max<int64_t>(1, cfg.log_every_n_steps) == 0 || b + 1 == batches) {
+    if (progress.enabled()) progress.update(b + 1, step, shown.defined() ? shown.item<double>() : std::nan(""));
+    if (bus != nullptr && bus->size() > 0) {
+      for (const auto& [name, seconds] : bus->take_overhead()) {
+        writer->add_scalar("trainscope/overhead/" + name, seconds, step);
+      }
+    }
+  }
+  if (cfg.max_steps > 0 && step >= cfg.max_steps && !stop) {
+    stop = true;
+    stop_reason = "max_steps (" + std::to_string(cfg.max_steps) + ") reached";
+  }
+  if (!stop) return false;
+  completed = b + 1 == batches;
+  return true;
 }
 
 Trainer::Impl::Sums Trainer::Impl::validate(const TensorDataset& data_in, bool with_hooks) {
@@ -1059,25 +1071,16 @@ CheckpointParts Trainer::Impl::extra_parts() const {
 }
 
 // The epoch loop around a user step: the same batch order, counters, hooks at the batch's
-// ends, console interval, overhead scalars, max_steps and stop checks as train_epoch.
+// ends, per-step lr schedule, console interval, overhead scalars, max_steps and stop checks
+// as train_epoch (begin_batch / end_batch).
 void Trainer::Impl::train_epoch_user(Progress& progress, at::Tensor& loss_sum, int64_t& loss_count, bool& completed) {
-  const int64_t interval = std::max<int64_t>(1, cfg.log_every_n_steps);
-  const bool timed = bus != nullptr && bus->size() > 0;
   const int64_t batches = train_batches();
   completed = false;
   for (auto& [name, sum] : loss_sums) sum.zero_();
   for (int64_t b = 0; b < batches; ++b) {
-    Batch batch = train_batch(b);
-    ctx.batch_index_ = b;
-    ctx.inputs_ = batch.inputs;
-    ctx.targets_ = batch.targets;
-    ctx.outputs_ = at::Tensor();
-    ctx.loss_ = at::Tensor();
     step_losses.clear();
     step_outputs.clear();
-    skip_step = false;
-    if (!taps.empty() || !taps.values().empty()) taps.clear();
-    emit(Hook::kTrainBatchBegin);
+    const Batch batch = begin_batch(b);
 
     at::Tensor first_loss;
     TrainStep ts;
@@ -1109,25 +1112,7 @@ void Trainer::Impl::train_epoch_user(Progress& progress, at::Tensor& loss_sum, i
       ++loss_count;
     }
     emit(Hook::kTrainBatchEnd);
-
-    if (step % interval == 0 || b + 1 == batches) {
-      if (progress.enabled()) {
-        progress.update(b + 1, step, first_loss.defined() ? first_loss.item<double>() : std::nan(""));
-      }
-      if (timed) {
-        for (const auto& [name, seconds] : bus->take_overhead()) {
-          writer->add_scalar("trainscope/overhead/" + name, seconds, step);
-        }
-      }
-    }
-    if (cfg.max_steps > 0 && step >= cfg.max_steps && !stop) {
-      stop = true;
-      stop_reason = "max_steps (" + std::to_string(cfg.max_steps) + ") reached";
-    }
-    if (stop) {
-      completed = b + 1 == batches;
-      return;
-    }
+    if (end_batch(b, batches, progress, first_loss, completed)) return;
   }
   completed = true;
 }

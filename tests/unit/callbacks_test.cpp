@@ -369,5 +369,35 @@ TEST(MultiModel, UserStepRefusesSettingsItWouldIgnore) {
   EXPECT_THROW(s.model("discriminator"), std::out_of_range);
 }
 
+// A per-step lr schedule drives the primary optimizer under a user step as in the built-in
+// loop: each batch runs with the lr the schedule gives its step.
+TEST(MultiModel, PerStepScheduleSetsThePrimaryLrBeforeEveryUserStep) {
+  struct PerStep final : LrScheduler {
+    LrInterval interval() const override { return LrInterval::kStep; }
+    double lr(size_t, double base, int64_t t, const LrClock&) const override {
+      return base / static_cast<double>(1 + t);
+    }
+  };
+  auto trainer = make_trainer(fresh_dir("mm_sched"), 2);
+  trainer->set_scheduler(std::make_unique<PerStep>());
+  std::vector<double> lrs;
+  torch::optim::Optimizer& opt = trainer->optimizer();  // the primary one, which the schedule drives
+  torch::nn::Module& model = trainer->model().module();
+  trainer->set_train_step([&](TrainStep& s) {
+    lrs.push_back(opt.param_groups()[0].options().get_lr());
+    opt.zero_grad();
+    const auto loss =
+        torch::nn::functional::cross_entropy(model.as<torch::nn::Sequential>()->forward(s.inputs()), s.targets());
+    s.report_loss("loss", loss);
+    loss.backward();
+    opt.step();
+  });
+  const FitResult r = trainer->fit();
+  ASSERT_EQ(r.steps, 2 * kSamples / kBatch);
+  ASSERT_EQ(static_cast<int64_t>(lrs.size()), r.steps);
+  const double base = trainer->config().lr;
+  for (int64_t i = 0; i < r.steps; ++i) EXPECT_DOUBLE_EQ(lrs[i], base / static_cast<double>(1 + i)) << "step " << i;
+}
+
 }  // namespace
 }  // namespace trainscope
