@@ -34,23 +34,6 @@ std::string json_number(double v) {
   return runs::format_number(v);
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
 std::string points_json(const std::vector<runs::ScalarPoint>& pts) {
   std::string out = "[";
   for (size_t i = 0; i < pts.size(); ++i) {
@@ -126,7 +109,7 @@ int cmd_export(const std::vector<std::string>& args) {
     text = "{";
     bool first = true;
     for (const auto& [t, pts] : scalars) {
-      text += (first ? "\n  " : ",\n  ") + json_string(t) + ": " + points_json(pts);
+      text += (first ? "\n  " : ",\n  ") + runs::json_string(t) + ": " + points_json(pts);
       first = false;
     }
     text += first ? "}\n" : "\n}\n";

@@ -206,22 +206,6 @@ std::vector<std::string> differing_hparams(const std::vector<RunInfo>& rs) {
   return out;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
 std::string json_number(const std::optional<double>& v) {
   if (!v || !std::isfinite(*v)) return "null";
   return runs::format_number(*v);
@@ -234,15 +218,16 @@ void print_json(const std::vector<RunInfo>& rs, const std::string& metric) {
     std::printf(
         "%s\n  {\"name\": %s, \"dir\": %s, \"state\": %s, \"note\": %s, \"start_time\": %s, \"steps\": %lld, "
         "\"wall_seconds\": %s, \"metric\": %s, \"best\": %s, \"final\": %s, \"bytes\": %llu, \"hparams\": {",
-        i ? "," : "", json_string(r.name).c_str(), json_string(r.dir).c_str(), json_string(r.state).c_str(),
-        json_string(r.note).c_str(), json_number(r.start).c_str(), static_cast<long long>(r.steps),
-        json_number(r.wall_seconds()).c_str(), json_string(metric).c_str(), json_number(best_of(r, metric)).c_str(),
-        json_number(final_of(r, metric)).c_str(), static_cast<unsigned long long>(r.bytes));
+        i ? "," : "", runs::json_string(r.name).c_str(), runs::json_string(r.dir).c_str(),
+        runs::json_string(r.state).c_str(), runs::json_string(r.note).c_str(), json_number(r.start).c_str(),
+        static_cast<long long>(r.steps), json_number(r.wall_seconds()).c_str(), runs::json_string(metric).c_str(),
+        json_number(best_of(r, metric)).c_str(), json_number(final_of(r, metric)).c_str(),
+        static_cast<unsigned long long>(r.bytes));
     bool first = true;
     if (r.status) {
       for (const auto& [k, v] : r.status->hparams) {
-        std::printf("%s%s: %s", first ? "" : ", ", json_string(k).c_str(),
-                    parse_number(v) ? runs::format_number(*parse_number(v)).c_str() : json_string(v).c_str());
+        std::printf("%s%s: %s", first ? "" : ", ", runs::json_string(k).c_str(),
+                    parse_number(v) ? runs::format_number(*parse_number(v)).c_str() : runs::json_string(v).c_str());
         first = false;
       }
     }

@@ -52,5 +52,7 @@ bool lock_held(const std::string& run_dir);
 
 // Shortest text that reads back as `v` ("0.1", "1e-05", "nan", "inf").
 std::string format_number(double v);
+// `s` as a JSON string literal: quotes, backslashes and control characters escaped.
+std::string json_string(const std::string& s);
 
 }  // namespace runs
